@@ -1,0 +1,29 @@
+using Microsoft.Extensions.Configuration;
+
+namespace KafkaPipeline.Shared;
+
+/// <summary>The connection-string names every run mode uses (./run.sh, the tests and the Aspire AppHost inject the same).</summary>
+public static class ConnectionNames
+{
+    public const string Postgres = "usersdb";
+    public const string Kafka = "kafka";
+    public const string MySql = "emaildb";
+
+    /// <summary>Reads <c>ConnectionStrings:{name}</c> or fails naming the setting.</summary>
+    public static string Require(IConfiguration configuration, string name)
+    {
+        var value = configuration.GetConnectionString(name);
+        return string.IsNullOrWhiteSpace(value)
+            ? throw new InvalidOperationException(
+                $"Missing setting ConnectionStrings:{name} (environment variable ConnectionStrings__{name}).")
+            : value;
+    }
+}
+
+/// <summary>Names of the topic the source writes and the sinks read: {TopicPrefix}{TABLE}, e.g. P_USERS.</summary>
+public static class TopicNames
+{
+    public static string ForTable(string prefix, string table) => prefix + table.ToUpperInvariant();
+
+    public static string DeadLetter(string topic) => topic + ".dlq";
+}
