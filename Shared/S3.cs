@@ -1,0 +1,68 @@
+using Amazon.Runtime;
+using Amazon.S3;
+using Amazon.S3.Model;
+
+namespace KafkaPipeline.Shared;
+
+/// <summary>Settings "S3:*" (the AppHost injects S3__ServiceUrl; the local runtime uses s3rver).</summary>
+public sealed class S3Options : IValidatedOptions
+{
+    public const string Section = "S3";
+
+    /// <summary>Endpoint of an S3-compatible server (s3rver, LocalStack); empty means AWS itself.</summary>
+    public string? ServiceUrl { get; set; }
+    public string Bucket { get; set; } = "users-lake";
+    public string Region { get; set; } = "us-east-1";
+    /// <summary>Empty: the AWS SDK's default credential chain. Local development passes S3RVER/S3RVER.</summary>
+    public string? AccessKey { get; set; }
+    public string? SecretKey { get; set; }
+    public bool ForcePathStyle { get; set; } = true;
+
+    public IEnumerable<string> Validate(string section)
+    {
+        foreach (var m in Check.Required($"{section}:Bucket", Bucket)) yield return m;
+        if (!string.IsNullOrWhiteSpace(ServiceUrl) && !Uri.TryCreate(ServiceUrl, UriKind.Absolute, out _))
+            yield return $"{section}:ServiceUrl '{ServiceUrl}' is not an absolute URL.";
+        if (string.IsNullOrEmpty(AccessKey) != string.IsNullOrEmpty(SecretKey))
+            yield return $"{section}:AccessKey and {section}:SecretKey must be set together.";
+    }
+
+    public IAmazonS3 CreateClient()
+    {
+        var config = new AmazonS3Config { ForcePathStyle = ForcePathStyle, AuthenticationRegion = Region };
+        if (!string.IsNullOrWhiteSpace(ServiceUrl)) config.ServiceURL = ServiceUrl;
+        else config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(Region);
+        return string.IsNullOrEmpty(AccessKey)
+            ? new AmazonS3Client(config)
+            : new AmazonS3Client(new BasicAWSCredentials(AccessKey, SecretKey), config);
+    }
+}
+
+public static class S3Extensions
+{
+    /// <summary>Creates the bucket unless it exists (idempotent; a concurrent creator is fine).</summary>
+    public static async Task EnsureBucketAsync(this IAmazonS3 s3, string bucket, CancellationToken ct)
+    {
+        try
+        {
+            await s3.PutBucketAsync(new PutBucketRequest { BucketName = bucket }, ct);
+        }
+        catch (AmazonS3Exception e) when (e.ErrorCode is "BucketAlreadyOwnedByYou" or "BucketAlreadyExists")
+        {
+        }
+    }
+
+    /// <summary>
+    /// PUT with a plain (not aws-chunked) body: s3rver and some S3-compatible servers store the chunk framing as
+    /// object bytes otherwise (AWSSDK v4 default).
+    /// </summary>
+    public static PutObjectRequest PlainPut(string bucket, string key, byte[] body, string contentType) => new()
+    {
+        BucketName = bucket,
+        Key = key,
+        InputStream = new MemoryStream(body, writable: false),
+        ContentType = contentType,
+        UseChunkEncoding = false,
+        AutoCloseStream = true,
+    };
+}
