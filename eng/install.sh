@@ -8,6 +8,10 @@ need_apt=()
 for pkg in postgresql mariadb-server librdkafka1 librdkafka-dev kcat; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
+# Used by eng/servers.sh: curl (readiness, bucket), ss (port check), setpriv (run servers as non-root).
+command -v curl >/dev/null || need_apt+=(curl)
+command -v ss >/dev/null || need_apt+=(iproute2)
+command -v setpriv >/dev/null || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || { echo "install.sh: missing ${need_apt[*]}; run as root (or install them)" >&2; exit 1; }
   echo "install.sh: installing ${need_apt[*]}"
