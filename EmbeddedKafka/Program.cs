@@ -1,1 +1,58 @@
-Console.WriteLine("todo");
+using System.Runtime.InteropServices;
+using KafkaPipeline.EmbeddedKafka;
+
+// EmbeddedKafka [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file PATH]
+// Starts the in-memory cluster, prints "bootstrap=<list>", runs until SIGTERM/SIGINT, exits 0.
+
+const string Usage = "usage: EmbeddedKafka [--brokers N] [--topic NAME:PARTITIONS]... [--bootstrap-file PATH]";
+
+if (!CommandLine.TryParse(args, out var options, out var error))
+{
+    await Console.Error.WriteLineAsync($"EmbeddedKafka: {error}");
+    await Console.Error.WriteLineAsync(Usage);
+    return 2;
+}
+if (options.Help)
+{
+    Console.WriteLine(Usage);
+    return 0;
+}
+
+var stop = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+void OnSignal(PosixSignalContext context)
+{
+    context.Cancel = true; // we shut down ourselves, after destroying the cluster
+    stop.TrySetResult();
+}
+using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+
+using (var cluster = EmbeddedKafkaCluster.Start(options.Brokers))
+{
+    foreach (var (name, partitions) in options.Topics)
+    {
+        cluster.CreateTopic(name, partitions, replicationFactor: Math.Min(3, options.Brokers));
+        var retention = cluster.KeepsAllMessages(name)
+            ? "keeps all messages"
+            : "WARNING: keeps only the newest ~5 MiB per partition (unknown librdkafka layout)";
+        await Console.Error.WriteLineAsync($"EmbeddedKafka: topic {name} partitions={partitions} ({retention})");
+    }
+
+    if (options.BootstrapFile is { } file)
+    {
+        // Readers poll for the file: write it completely under another name, then rename it into place.
+        var full = Path.GetFullPath(file);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var temp = $"{full}.{Environment.ProcessId}.tmp";
+        await File.WriteAllTextAsync(temp, cluster.BootstrapServers + "\n");
+        File.Move(temp, full, overwrite: true);
+    }
+
+    Console.WriteLine($"bootstrap={cluster.BootstrapServers}");
+    await Console.Error.WriteLineAsync(
+        $"EmbeddedKafka: {options.Brokers} broker(s), librdkafka {EmbeddedKafkaCluster.LibrdkafkaVersion}, in memory; Ctrl+C or SIGTERM stops it");
+
+    await stop.Task;
+    await Console.Error.WriteLineAsync("EmbeddedKafka: stopping");
+}
+return 0;

@@ -1,0 +1,91 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+
+namespace KafkaPipeline.EmbeddedKafka;
+
+/// <summary>
+/// The few librdkafka functions the embedded cluster needs (rdkafka.h, rdkafka_mock.h).
+/// "librdkafka" is the name Confluent.Kafka loads too, so both end up in the same native library:
+/// Debian's librdkafka.so (librdkafka-dev) here, librdkafka.redist's copy elsewhere.
+/// </summary>
+internal static partial class Native
+{
+    private const string Lib = "librdkafka";
+
+    static Native() => NativeLibrary.SetDllImportResolver(typeof(Native).Assembly, Resolve);
+
+    /// <summary>Runs the static constructor, so the resolver is in place before the first call.</summary>
+    internal static void EnsureLoaded() { }
+
+    // Without librdkafka-dev there is no unversioned librdkafka.so link; the runtime package's soname still works.
+    private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
+    {
+        if (name != Lib)
+            return IntPtr.Zero;
+        if (NativeLibrary.TryLoad(name, assembly, searchPath, out var handle))
+            return handle;
+        return NativeLibrary.TryLoad("librdkafka.so.1", out handle) ? handle : IntPtr.Zero;
+    }
+
+    internal const int ProducerType = 0; // RD_KAFKA_PRODUCER
+    internal const int ConfOk = 0;       // RD_KAFKA_CONF_OK
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_version")]
+    internal static partial int Version();
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_conf_new")]
+    internal static partial IntPtr ConfNew();
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_conf_destroy")]
+    internal static partial void ConfDestroy(IntPtr conf);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_conf_set", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int ConfSet(IntPtr conf, string name, string value, byte[] errstr, nuint errstrSize);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_new")]
+    internal static partial IntPtr New(int type, IntPtr conf, byte[] errstr, nuint errstrSize);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_destroy")]
+    internal static partial void Destroy(IntPtr rk);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_err2str")]
+    internal static partial IntPtr ErrToStr(int err);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_cluster_new")]
+    internal static partial IntPtr MockClusterNew(IntPtr rk, int brokerCount);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_cluster_destroy")]
+    internal static partial void MockClusterDestroy(IntPtr mcluster);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_cluster_bootstraps")]
+    internal static partial IntPtr MockClusterBootstraps(IntPtr mcluster);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_topic_create", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int MockTopicCreate(IntPtr mcluster, string topic, int partitionCount, int replicationFactor);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_partition_set_leader", StringMarshalling = StringMarshalling.Utf8)]
+    internal static partial int MockPartitionSetLeader(IntPtr mcluster, string topic, int partition, int brokerId);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_broker_set_down")]
+    internal static partial int MockBrokerSetDown(IntPtr mcluster, int brokerId);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_broker_set_up")]
+    internal static partial int MockBrokerSetUp(IntPtr mcluster, int brokerId);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_broker_set_rtt")]
+    internal static partial int MockBrokerSetRtt(IntPtr mcluster, int brokerId, int rttMs);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_push_request_errors_array")]
+    internal static partial void MockPushRequestErrorsArray(IntPtr mcluster, short apiKey, nuint count, int[] errors);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_clear_request_errors")]
+    internal static partial void MockClearRequestErrors(IntPtr mcluster, short apiKey);
+
+    internal static string ErrorText(int err) => Marshal.PtrToStringUTF8(ErrToStr(err)) ?? $"error {err}";
+
+    internal static string CString(byte[] buffer)
+    {
+        var end = Array.IndexOf(buffer, (byte)0);
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, end < 0 ? buffer.Length : end);
+    }
+}
