@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using KafkaPipeline.Shared;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace KafkaPipeline.SourceService;
+
+/// <summary>
+/// Polls PostgreSQL and publishes each row to Kafka, keyed by id, to the partition murmur2(key) picks.
+/// Order of work per batch: read rows after the saved position, produce them all, wait for every ack, then save the
+/// new position. After a crash the saved position may lag what Kafka holds; <see cref="TopicTail"/> tells which of the
+/// re-read rows are already there, so none is sent twice and none is missed.
+/// </summary>
+public sealed class SourceWorker(
+    NpgsqlDataSource db,
+    IOptions<SourceOptions> options,
+    SourceKafka kafka,
+    ILogger<SourceWorker> logger) : BackgroundService
+{
+    private static readonly KeyValuePair<string, object?> s_service = new("service", "source");
+    private readonly SourceOptions _options = options.Value;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var ct = stoppingToken;
+        var reader = new UsersReader(db, _options);
+        var offsets = new OffsetStore(db, _options);
+        await StartupRetry.WaitForAsync("PostgreSQL (ConnectionStrings:usersdb)", async c =>
+        {
+            await UsersSchema.EnsureAsync(db, _options.Table, c);
+            await offsets.EnsureAsync(c);
+        }, logger, ct);
+
+        var tail = await StartupRetry.WaitForAsync($"Kafka topic {_options.Topic} (ConnectionStrings:kafka)",
+            c => Task.Run(() => TopicTail.Read(kafka.BootstrapServers, _options.Topic, reader.PositionOf, TimeSpan.FromSeconds(10)), c),
+            logger, ct);
+
+        var position = await offsets.LoadAsync(ct) ?? SourcePosition.Start;
+        if (tail.IsEmpty && position != SourcePosition.Start)
+        {
+            // An empty topic with a saved position means the topic was recreated (e.g. the in-memory broker restarted).
+            logger.LogWarning("Topic {Topic} is empty but the saved position is {Position}; publishing the table again from the start",
+                _options.Topic, position);
+            position = SourcePosition.Start;
+        }
+        var replayUpTo = tail.LastPositions.Values.DefaultIfEmpty(SourcePosition.Start).Max();
+        logger.LogInformation("Source {Mode} on {Table} -> {Topic} ({Partitions} partitions) from position {Position}; already in Kafka up to {Tail}",
+            _options.Mode, _options.Table, _options.Topic, tail.PartitionCount, position, replayUpTo);
+
+        var summary = Stopwatch.StartNew();
+        long published = 0, skipped = 0, lastPublished = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            var rows = await RetryAsync("read from PostgreSQL", c => reader.ReadAfterAsync(position, c), ct);
+            PipelineTelemetry.RecordsIn.Add(rows.Count, s_service);
+            if (rows.Count > 0)
+            {
+                var toSend = rows;
+                if (position < replayUpTo)
+                {
+                    toSend = rows.Where(r => !AlreadyDelivered(reader.PositionOf(r.User), r.User.Id, tail)).ToList();
+                    skipped += rows.Count - toSend.Count;
+                }
+                await kafka.PublishAsync(_options.Topic, tail.PartitionCount, toSend, ct);
+                position = reader.PositionOf(rows[^1].User);
+                await RetryAsync("save the source position", c => offsets.SaveAsync(position, c), ct);
+                published += toSend.Count;
+            }
+
+            if (summary.Elapsed >= TimeSpan.FromSeconds(10))
+            {
+                logger.LogInformation("Published {Published} rows to {Topic} ({Rate:F0}/s), skipped {Skipped} already in Kafka, position {Position}",
+                    published, _options.Topic, (published - lastPublished) / summary.Elapsed.TotalSeconds, skipped, position);
+                lastPublished = published;
+                summary.Restart();
+            }
+            // A full batch means more is waiting: poll again at once.
+            if (rows.Count < _options.BatchSize) await Task.Delay(_options.PollInterval, ct);
+        }
+    }
+
+    private static bool AlreadyDelivered(SourcePosition position, long id, TopicTail tail) =>
+        tail.LastPositions.TryGetValue(SourceKafka.PartitionFor(id, tail.PartitionCount), out var last) && position <= last;
+
+    private async Task<T> RetryAsync<T>(string what, Func<CancellationToken, Task<T>> action, CancellationToken ct)
+    {
+        var delay = TimeSpan.FromMilliseconds(250);
+        while (true)
+        {
+            try
+            {
+                return await action(ct);
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
+            {
+                PipelineTelemetry.Errors.Add(1, s_service);
+                logger.LogWarning("Could not {What}, retrying in {Delay} ms: {Error}", what, (int)delay.TotalMilliseconds, e.Message);
+                await Task.Delay(delay, ct);
+                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+            }
+        }
+    }
+
+    private Task RetryAsync(string what, Func<CancellationToken, Task> action, CancellationToken ct) =>
+        RetryAsync<bool>(what, async c => { await action(c); return true; }, ct);
+}
+
+/// <summary>The source's producer: explicit partitions, W3C trace context in headers, wait for every ack.</summary>
+public sealed class SourceKafka(string bootstrapServers) : IDisposable
+{
+    private static readonly KeyValuePair<string, object?> s_service = new("service", "source");
+    private readonly IProducer<byte[], byte[]> _producer =
+        new ProducerBuilder<byte[], byte[]>(KafkaSettings.Producer(bootstrapServers, "source-service")).Build();
+
+    public string BootstrapServers { get; } = bootstrapServers;
+
+    public static byte[] KeyFor(long id) => Encoding.UTF8.GetBytes(id.ToString(CultureInfo.InvariantCulture));
+
+    public static int PartitionFor(long id, int partitionCount) => Murmur2Partitioner.Partition(KeyFor(id), partitionCount);
+
+    public async Task PublishAsync(string topic, int partitionCount, IReadOnlyList<SourceRow> rows, CancellationToken ct)
+    {
+        if (rows.Count == 0) return;
+        var pending = rows.Count;
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Exception? failure = null;
+        var activities = new Activity?[rows.Count];
+        for (var i = 0; i < rows.Count; i++)
+        {
+            var row = rows[i];
+            // Continue the trace the generator started (or start one when the row has none).
+            var parent = PipelineTelemetry.ParseTraceParent(row.TraceParent);
+            var activity = activities[i] = PipelineTelemetry.Source.StartActivity("source publish", ActivityKind.Producer, parent);
+            Activity.Current = null;
+            activity?.SetTag("messaging.system", "kafka");
+            activity?.SetTag("messaging.destination.name", topic);
+            activity?.SetTag("user.id", row.User.Id);
+            var headers = new Headers();
+            if (activity is not null) PipelineTelemetry.Inject(activity, headers);
+            else PipelineTelemetry.Inject(row.TraceParent, headers);
+
+            var key = KeyFor(row.User.Id);
+            var partition = new TopicPartition(topic, Murmur2Partitioner.Partition(key, partitionCount));
+            var message = new Message<byte[], byte[]> { Key = key, Value = UserRecordJson.Serialize(row.User), Headers = headers };
+            while (true)
+            {
+                try
+                {
+                    _producer.Produce(partition, message, report =>
+                    {
+                        if (report.Error.IsError) failure ??= new KafkaException(report.Error);
+                        if (Interlocked.Decrement(ref pending) == 0) done.TrySetResult();
+                    });
+                    break;
+                }
+                catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+                {
+                    _producer.Poll(TimeSpan.FromMilliseconds(50)); // the local queue is full: let deliveries drain
+                }
+            }
+        }
+        await done.Task.WaitAsync(ct);
+        foreach (var a in activities) a?.Stop();
+        // The producer is idempotent with an unlimited delivery timeout: an error here is fatal, never a retry case.
+        if (failure is not null) throw new InvalidOperationException($"Kafka did not accept the batch: {failure.Message}", failure);
+        PipelineTelemetry.RecordsOut.Add(rows.Count, s_service);
+        PipelineTelemetry.BatchSize.Record(rows.Count, s_service);
+    }
+
+    public void Dispose()
+    {
+        _producer.Flush(TimeSpan.FromSeconds(10));
+        _producer.Dispose();
+    }
+}
