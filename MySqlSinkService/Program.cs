@@ -1,3 +1,49 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
-app.Run();
+using KafkaPipeline.MySqlSinkService;
+
+MySqlSinkApp.CreateApp(args).Run();
+
+namespace KafkaPipeline.MySqlSinkService
+{
+    using KafkaPipeline.Shared;
+    using MySql.Data.MySqlClient;
+
+    /// <summary>Builds the service; public so the integration tests can run it in-process with their own settings.</summary>
+    public static class MySqlSinkApp
+    {
+        public static WebApplication CreateApp(string[] args)
+        {
+            var builder = WebApplication.CreateBuilder(args);
+            builder.AddServiceDefaults();
+
+            // Before any MySQL use (health check included): MySql.Data 8.0.16 does not know the name utf8mb3.
+            MySqlCharsetFix.Apply();
+
+            builder.AddValidatedOptions<MySqlSinkOptions>(MySqlSinkOptions.Section);
+            var mysql = ConnectionNames.Require(builder.Configuration, ConnectionNames.MySql);
+            var kafka = ConnectionNames.Require(builder.Configuration, ConnectionNames.Kafka);
+            CheckMySqlConnectionString(mysql);
+
+            builder.Services.AddSingleton(new SinkConnections(mysql, kafka));
+            builder.Services.AddSingleton<MySqlSinkProgress>();
+            builder.Services.AddHostedService<MySqlSinkWorker>();
+            builder.Services.AddHealthChecks().AddMySql(mysql).AddKafka(kafka);
+
+            var app = builder.Build();
+            app.MapDefaultEndpoints();
+            return app;
+        }
+
+        private static void CheckMySqlConnectionString(string value)
+        {
+            try
+            {
+                _ = new MySqlConnectionStringBuilder(value);
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidOperationException(
+                    $"Setting ConnectionStrings:{ConnectionNames.MySql} is not a valid MySQL connection string: {e.Message}", e);
+            }
+        }
+    }
+}
