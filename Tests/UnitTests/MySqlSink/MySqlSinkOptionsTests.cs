@@ -1,0 +1,75 @@
+using KafkaPipeline.MySqlSinkService;
+
+namespace KafkaPipeline.UnitTests.MySqlSink;
+
+public class MySqlSinkOptionsTests
+{
+    private static List<string> Validate(MySqlSinkOptions o) => o.Validate(MySqlSinkOptions.Section).ToList();
+
+    [Fact]
+    public void Defaults_are_valid_and_name_the_tutorial_topics()
+    {
+        var o = new MySqlSinkOptions();
+        Assert.Empty(Validate(o));
+        Assert.Equal("P_USERS", o.EffectiveTopic);
+        Assert.Equal("P_USERS.dlq", o.EffectiveDeadLetterTopic);
+        Assert.Equal(InsertMode.Upsert, o.InsertMode);
+        Assert.Equal("mysql-sink", o.GroupId);
+    }
+
+    [Fact]
+    public void Topic_override_and_dead_letter_topic_follow_it()
+    {
+        var o = new MySqlSinkOptions { Topic = "other.users" };
+        Assert.Equal("other.users", o.EffectiveTopic);
+        Assert.Equal("other.users.dlq", o.EffectiveDeadLetterTopic);
+        Assert.Equal("P_CUSTOMERS", new MySqlSinkOptions { SourceTable = "customers" }.EffectiveTopic);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-5)]
+    [InlineData(100_001)]
+    public void Batch_size_out_of_range_names_the_setting(int size)
+    {
+        var message = Assert.Single(Validate(new MySqlSinkOptions { BatchSize = size }));
+        Assert.Contains("MySqlSink:BatchSize", message);
+        Assert.Contains($"got {size}", message);
+    }
+
+    [Theory]
+    [InlineData("users'; DROP TABLE users; --")]
+    [InlineData("us`ers")]
+    [InlineData("my users")]
+    [InlineData("users\"")]
+    [InlineData("")]
+    [InlineData("1users")]
+    public void Table_that_is_not_a_plain_identifier_is_rejected_naming_the_setting(string table)
+    {
+        var message = Assert.Single(Validate(new MySqlSinkOptions { Table = table }));
+        Assert.StartsWith("MySqlSink:Table", message);
+    }
+
+    [Fact]
+    public void Other_settings_are_checked_too()
+    {
+        var messages = Validate(new MySqlSinkOptions
+        {
+            StatementRows = 0,
+            BatchLinger = TimeSpan.FromMilliseconds(-1),
+            RetryBackoffMax = TimeSpan.Zero,
+            GroupId = " ",
+            SourceTable = "bad name",
+            DeadLetterTopic = "bad topic",
+            InsertMode = (InsertMode)7,
+        });
+        foreach (var key in new[] { "StatementRows", "BatchLinger", "RetryBackoffMax", "GroupId", "SourceTable", "DeadLetterTopic", "InsertMode" })
+        {
+            Assert.Contains(messages, m => m.StartsWith("MySqlSink:" + key, StringComparison.Ordinal));
+        }
+        Assert.Contains(Validate(new MySqlSinkOptions { StatementRows = MySqlSinkOptions.MaxStatementRows + 1 }),
+            m => m.Contains("MySqlSink:StatementRows", StringComparison.Ordinal));
+        Assert.Contains(Validate(new MySqlSinkOptions { DeadLetterTopic = "P_USERS" }),
+            m => m.Contains("MySqlSink:DeadLetterTopic", StringComparison.Ordinal));
+    }
+}
