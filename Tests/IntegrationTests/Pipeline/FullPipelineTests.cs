@@ -1,0 +1,167 @@
+using System.Globalization;
+using System.Text;
+using Confluent.Kafka;
+using KafkaPipeline.EmbeddedKafka;
+using KafkaPipeline.Shared;
+using Xunit.Abstractions;
+using static KafkaPipeline.IntegrationTests.Pipeline.PipelineConvergence;
+using static KafkaPipeline.IntegrationTests.Pipeline.PipelineData;
+
+namespace KafkaPipeline.IntegrationTests.Pipeline;
+
+/// <summary>Generator -> SourceService -> P_USERS -> MySqlSinkService and S3SinkService, all as separate processes.</summary>
+[Collection(PipelineCollection.Name)]
+public sealed class FullPipelineTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task TenThousandUsersReachMySqlAndS3ExactlyOnce()
+    {
+        await using var h = await PipelineHarness.StartAsync(output);
+        h.StartSinks();
+        h.StartSource("TimestampIncrementing");
+        h.StartGenerator(totalCount: 10_000, ratePerSecond: 20_000, maxBatchSize: 2_000);
+        await h.WaitForGeneratorAsync(Patience);
+
+        var (pg, topic) = await AssertWholePipelineAsync(h);
+        Assert.Equal(10_000, pg.Count);
+        Assert.Equal(10_000, topic.Count);
+    }
+
+    [Fact]
+    public async Task EachServiceKilledMidFlowOfFiftyThousandUsersAndRestartedLosesAndDoublesNothing()
+    {
+        const int total = 50_000;
+        await using var h = await PipelineHarness.StartAsync(output);
+        h.StartSinks();
+        h.StartSource("TimestampIncrementing");
+        h.StartGenerator(totalCount: total, ratePerSecond: 4_000, maxBatchSize: 1_000);
+
+        // Generator: killed mid-COPY at some point; the restarted one inserts the rest (PostgreSQL is the truth either way).
+        await WaitFor(h, "PostgreSQL to hold 8,000 users", () => PostgresCountAsync(h.Postgres), 8_000);
+        await h.KillAsync(PipelineHarness.Generator);
+        await Task.Delay(TimeSpan.FromSeconds(1)); // let PostgreSQL finish or roll back the dead session's transaction
+        var inserted = await PostgresCountAsync(h.Postgres);
+        h.Log($"generator killed after {inserted} users");
+        h.Restart(PipelineHarness.Generator, ("Generator:TotalCount", (total - inserted).ToString(CultureInfo.InvariantCulture)));
+
+        await WaitFor(h, "P_USERS to hold 16,000 messages",
+            () => EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic), 16_000);
+        await h.KillAsync(PipelineHarness.Source);
+        h.Restart(PipelineHarness.Source);
+
+        await WaitFor(h, "the MySQL sink to commit 22,000 records",
+            () => Task.Run(() => CommittedTotal(h.Bootstrap, "mysql-sink", PipelineHarness.Topic, PipelineHarness.Partitions)), 22_000);
+        await h.KillAsync(PipelineHarness.MySqlSink);
+        h.Log($"MySQL sink killed with {await MySqlCountAsync(h.MySql)} rows in MySQL");
+        h.Restart(PipelineHarness.MySqlSink);
+
+        await WaitFor(h, "the S3 sink to commit 28,000 records",
+            () => Task.Run(() => CommittedTotal(h.Bootstrap, "s3-sink", PipelineHarness.Topic, PipelineHarness.Partitions)), 28_000);
+        await h.KillAsync(PipelineHarness.S3Sink);
+        h.Log($"S3 sink killed with {(await ListKeysAsync(h.S3, h.Bucket, "topics/")).Count} objects in the bucket");
+        h.Restart(PipelineHarness.S3Sink);
+
+        await h.WaitForGeneratorAsync(Patience);
+        h.Log($"generator done: {await PostgresCountAsync(h.Postgres)} users in PostgreSQL");
+        var (pg, topic) = await AssertWholePipelineAsync(h);
+        // A COPY killed mid-way rolls back, so the two generator runs add up to the total exactly.
+        Assert.Equal(total, pg.Count);
+        Assert.Equal(total, topic.Count);
+    }
+
+    [Fact]
+    public async Task ABrokerDownForSecondsMidFlowLosesNothing()
+    {
+        await using var h = await PipelineHarness.StartAsync(output, brokers: 3, replicationFactor: 3);
+        // Broker 1 leads partition 0 at least, so taking it down stalls that partition for producer and consumers.
+        h.Cluster.SetPartitionLeader(PipelineHarness.Topic, 0, 1);
+        h.StartSinks();
+        h.StartSource("TimestampIncrementing");
+        h.StartGenerator(totalCount: 20_000, ratePerSecond: 3_000, maxBatchSize: 1_000);
+
+        await WaitFor(h, "P_USERS to hold 5,000 messages",
+            () => EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic), 5_000);
+        h.Cluster.SetBrokerDown(1);
+        h.Log("broker 1 down");
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        h.Cluster.SetBrokerUp(1);
+        h.Log("broker 1 up");
+
+        await h.WaitForGeneratorAsync(Patience);
+        var (pg, topic) = await AssertWholePipelineAsync(h);
+        Assert.Equal(20_000, pg.Count);
+        Assert.Equal(20_000, topic.Count);
+    }
+
+    [Fact]
+    public async Task MalformedMessagesGoToTheDeadLetterTopicAndEverythingElseFlows()
+    {
+        await using var h = await PipelineHarness.StartAsync(output);
+        h.StartSinks();
+        h.StartSource("TimestampIncrementing");
+        h.StartGenerator(totalCount: 10_000, ratePerSecond: 4_000, maxBatchSize: 1_000);
+
+        await WaitFor(h, "P_USERS to hold 3,000 messages",
+            () => EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic), 3_000);
+        // Written by someone else into the pipeline's topic: not JSON, and JSON that is no valid user (id 0).
+        byte[][] bad =
+        [
+            Encoding.UTF8.GetBytes("this is not JSON {"),
+            Encoding.UTF8.GetBytes("""{"id":0,"name":"nobody","updated_at":"2024-01-01T00:00:00.000000Z"}"""),
+        ];
+        var foreign = new HashSet<(int, long)>();
+        using (var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = h.Bootstrap, Acks = Acks.All })
+                   .SetLogHandler((_, _) => { }).Build())
+        {
+            for (var i = 0; i < bad.Length; i++)
+            {
+                var r = await producer.ProduceAsync(new TopicPartition(PipelineHarness.Topic, i),
+                    new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("bad-" + i), Value = bad[i] });
+                foreign.Add((r.Partition.Value, r.Offset.Value));
+                h.Log($"malformed message {i} at partition {r.Partition.Value} offset {r.Offset.Value}");
+            }
+        }
+
+        await h.WaitForGeneratorAsync(Patience);
+        var (pg, topic) = await AssertWholePipelineAsync(h, foreign);
+        Assert.Equal(10_000, pg.Count);
+        Assert.Equal(10_000 + bad.Length, topic.Count);
+
+        // Each sink dead-letters each bad message once, with its error and origin in headers, and nothing else.
+        List<TopicMessage> dlq = [];
+        await WaitUntilAsync("both sinks to dead-letter both bad messages", async () =>
+            {
+                dlq = await ReadTopicAsync(h.Bootstrap, PipelineHarness.DeadLetterTopic);
+                return dlq.Count >= 2 * bad.Length;
+            }, Patience, () => Task.FromResult($"{dlq.Count} messages in {PipelineHarness.DeadLetterTopic}"));
+        Assert.Equal(2 * bad.Length, dlq.Count);
+        foreach (var (partition, offset) in foreign)
+        {
+            var copies = dlq.Where(m => Header(m, PipelineHeaders.DlqPartition) == partition.ToString(CultureInfo.InvariantCulture)
+                                        && Header(m, PipelineHeaders.DlqOffset) == offset.ToString(CultureInfo.InvariantCulture)).ToList();
+            Assert.True(copies.Count == 2, $"{copies.Count} dead-letter copies of {partition}@{offset}, expected one per sink");
+            Assert.Equal(2, copies.Select(m => Header(m, PipelineHeaders.DlqStage)).Distinct().Count());
+            var original = topic.Single(m => m.Partition == partition && m.Offset == offset);
+            Assert.All(copies, m =>
+            {
+                Assert.Equal(original.Value, m.Value);
+                Assert.Equal(original.Key, m.Key);
+                Assert.Equal(PipelineHarness.Topic, Header(m, PipelineHeaders.DlqTopic));
+                Assert.False(string.IsNullOrWhiteSpace(Header(m, PipelineHeaders.DlqError)), "no dlq.error.message header");
+                Assert.False(string.IsNullOrWhiteSpace(Header(m, PipelineHeaders.DlqErrorType)), "no dlq.error.type header");
+            });
+            h.Log($"DLQ {partition}@{offset}: " + string.Join(" | ", copies.Select(m =>
+                $"{Header(m, PipelineHeaders.DlqStage)}: {Header(m, PipelineHeaders.DlqErrorType)}: {Header(m, PipelineHeaders.DlqError)}")));
+        }
+    }
+
+    private static string? Header(TopicMessage m, string key) => PipelineHeaders.GetString(m.Headers, key);
+
+    private static Task WaitFor(PipelineHarness h, string what, Func<Task<long>> count, long atLeast) =>
+        WaitUntilAsync(what, async () => await count() >= atLeast, Patience, async () =>
+        {
+            var now = await count();
+            h.Log($"still waiting for {what}: {now}");
+            return now.ToString(CultureInfo.InvariantCulture);
+        }, TimeSpan.FromMilliseconds(200));
+}

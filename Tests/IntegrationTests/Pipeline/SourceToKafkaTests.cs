@@ -1,0 +1,101 @@
+using KafkaPipeline.EmbeddedKafka;
+using Npgsql;
+using Xunit.Abstractions;
+using static KafkaPipeline.IntegrationTests.Pipeline.PipelineConvergence;
+using static KafkaPipeline.IntegrationTests.Pipeline.PipelineData;
+
+namespace KafkaPipeline.IntegrationTests.Pipeline;
+
+/// <summary>Generator -> SourceService -> P_USERS, as separate processes against PostgreSQL and the embedded Kafka.</summary>
+[Collection(PipelineCollection.Name)]
+public sealed class SourceToKafkaTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task TenThousandGeneratedUsersReachTheTopicExactlyOnceInIncrementingMode()
+    {
+        await using var h = await PipelineHarness.StartAsync(output);
+        h.StartSource("Incrementing");
+        h.StartGenerator(totalCount: 10_000, ratePerSecond: 20_000, maxBatchSize: 2_000);
+        await h.WaitForGeneratorAsync(Patience);
+
+        await WaitForTopicAsync(h);
+        var pg = await PostgresUsersAsync(h.Postgres);
+        var topic = await ReadTopicAsync(h.Bootstrap, PipelineHarness.Topic);
+        Assert.Equal(10_000, pg.Count);
+        Assert.Equal(10_000, topic.Count);
+        PipelineAssert.TopicHoldsEachVersionOnce(topic, pg);
+    }
+
+    [Fact]
+    public async Task SourceKilledRepeatedlyDuringFiftyThousandUsersLosesAndDoublesNothing()
+    {
+        const int total = 50_000;
+        await using var h = await PipelineHarness.StartAsync(output);
+        h.StartSource("TimestampIncrementing");
+        h.StartGenerator(totalCount: total, ratePerSecond: 5_000, maxBatchSize: 1_000);
+
+        // Kill -9 each time the source has published another 5,000 rows (mid-flow: it never idles that long).
+        for (var kill = 1; kill <= 5; kill++)
+        {
+            var before = await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic);
+            await WaitUntilAsync($"the source to publish 5,000 more rows (kill {kill})", async () =>
+                    await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic) >= Math.Min(before + 5_000, total),
+                Patience, async () => $"{await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic)} messages",
+                TimeSpan.FromMilliseconds(100));
+            await h.KillAsync(PipelineHarness.Source);
+            h.Log($"kill {kill}: {await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic)} messages in P_USERS, " +
+                  $"{await PostgresCountAsync(h.Postgres)} rows in PostgreSQL");
+            h.Restart(PipelineHarness.Source);
+        }
+
+        await h.WaitForGeneratorAsync(Patience);
+        await WaitForTopicAsync(h);
+        var pg = await PostgresUsersAsync(h.Postgres);
+        var topic = await ReadTopicAsync(h.Bootstrap, PipelineHarness.Topic);
+        Assert.Equal(total, pg.Count);
+        PipelineAssert.TopicHoldsEachVersionOnce(topic, pg);
+        Assert.Equal(total, topic.Count); // no updates: one version per row
+    }
+
+    [Fact]
+    public async Task UpdatesInTimestampModeArriveAsNewVersionsInKafkaAndMySql()
+    {
+        await using var h = await PipelineHarness.StartAsync(output);
+        h.StartSource("TimestampIncrementing");
+        h.Start(PipelineHarness.MySqlSink, ("MySqlSink:SummaryInterval", "00:00:05"));
+        h.StartGenerator(totalCount: 10_000, ratePerSecond: 20_000, maxBatchSize: 2_000);
+        await h.WaitForGeneratorAsync(Patience);
+        await WaitForTopicAsync(h);
+        var before = await PostgresUsersAsync(h.Postgres);
+
+        // 500 distinct users updated in 10 small transactions, as an application would; the trigger moves updated_at.
+        var ids = before.Keys.Order().Where((_, i) => i % 20 == 7).Take(500).ToArray();
+        Assert.Equal(500, ids.Length);
+        await using (var conn = new NpgsqlConnection(h.Postgres))
+        {
+            await conn.OpenAsync();
+            foreach (var chunk in ids.Chunk(50))
+            {
+                await using var update = new NpgsqlCommand("UPDATE users SET job = 'Updated job ' || id, residence = 'Updated residence' WHERE id = ANY(@ids)", conn);
+                update.Parameters.AddWithValue("ids", chunk);
+                Assert.Equal(chunk.Length, await update.ExecuteNonQueryAsync());
+                await Task.Delay(50);
+            }
+        }
+
+        await WaitForTopicAsync(h);
+        await WaitForMySqlAsync(h);
+        var pg = await PostgresUsersAsync(h.Postgres);
+        var topic = await ReadTopicAsync(h.Bootstrap, PipelineHarness.Topic);
+        PipelineAssert.TopicHoldsEachVersionOnce(topic, pg);
+        Assert.Equal(10_500, topic.Count);
+        Assert.All(ids, id =>
+        {
+            Assert.True(pg[id].UpdatedAt > before[id].UpdatedAt, $"updated_at of {id} did not move");
+            Assert.Equal(2, topic.Count(m => m.User!.Id == id));
+        });
+        var mySql = await MySqlUsersAsync(h.MySql);
+        PipelineAssert.MySqlEqualsPostgres(mySql, pg);
+        Assert.All(ids, id => Assert.Equal($"Updated job {id}", mySql[id].Job));
+    }
+}
