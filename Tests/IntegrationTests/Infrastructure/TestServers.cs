@@ -1,0 +1,97 @@
+using Amazon.S3;
+using KafkaPipeline.Shared;
+using MySql.Data.MySqlClient;
+using Npgsql;
+
+namespace KafkaPipeline.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// The real servers ./test.sh starts (eng/servers.sh, test profile) and per-test databases and buckets on them.
+/// Each test gets its own uniquely named database or bucket, so tests can run in parallel and never see each
+/// other's data. Nothing is dropped afterwards: ./test.sh starts from an empty data directory every time.
+/// </summary>
+public static class TestServers
+{
+    public const string S3AccessKey = "S3RVER";
+    public const string S3SecretKey = "S3RVER";
+
+    /// <summary>Npgsql connection string of the TEST database (user TEST: LOGIN REPLICATION CREATEDB).</summary>
+    public static string Postgres => Require("KP_TEST_POSTGRES");
+
+    /// <summary>MySql.Data connection string of the TEST database (user TEST may create databases).</summary>
+    public static string MySql => Require("KP_TEST_MYSQL");
+
+    /// <summary>s3rver endpoint, e.g. http://127.0.0.1:54566.</summary>
+    public static string S3Url => Require("KP_TEST_S3_URL");
+
+    /// <summary>A short unique lower-case name, valid as a PostgreSQL/MySQL identifier: kp_{prefix}_{12 hex}.</summary>
+    public static string UniqueName(string prefix) =>
+        $"kp_{prefix.ToLowerInvariant()}_{Guid.NewGuid():N}"[..(prefix.Length + 16)];
+
+    /// <summary>Creates an empty PostgreSQL database owned by TEST and returns its connection string.</summary>
+    public static async Task<string> CreatePostgresDatabaseAsync(string prefix = "pg")
+    {
+        var name = UniqueName(prefix);
+        await using (var connection = new NpgsqlConnection(Postgres))
+        {
+            await connection.OpenAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {SqlIdentifier.QuotePostgres(name)}", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+        return new NpgsqlConnectionStringBuilder(Postgres) { Database = name }.ConnectionString;
+    }
+
+    /// <summary>Creates an empty utf8mb4 MySQL database and returns its connection string (applies MySqlCharsetFix).</summary>
+    public static async Task<string> CreateMySqlDatabaseAsync(string prefix = "my")
+    {
+        MySqlCharsetFix.Apply();
+        var name = UniqueName(prefix);
+        await using (var connection = new MySqlConnection(MySql))
+        {
+            await connection.OpenAsync();
+            await using var create = new MySqlCommand(
+                $"CREATE DATABASE {SqlIdentifier.QuoteMySql(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+        return new MySqlConnectionStringBuilder(MySql) { Database = name }.ConnectionString;
+    }
+
+    /// <summary>The settings a service would get for s3rver (S3__ServiceUrl, S3__AccessKey, ...).</summary>
+    public static S3Options S3Options(string bucket) => new()
+    {
+        ServiceUrl = S3Url,
+        Bucket = bucket,
+        AccessKey = S3AccessKey,
+        SecretKey = S3SecretKey,
+        ForcePathStyle = true,
+    };
+
+    /// <summary>
+    /// A client for s3rver (ServiceURL, path-style, S3RVER/S3RVER). Remember: PUT with UseChunkEncoding = false
+    /// (S3Extensions.PlainPut), or s3rver stores the aws-chunked framing as the object's bytes.
+    /// </summary>
+    public static IAmazonS3 CreateS3Client() => S3Options("unused").CreateClient();
+
+    /// <summary>Creates an empty bucket with a unique name (kp-{prefix}-{12 hex}) and returns a client for it.</summary>
+    public static async Task<TestBucket> CreateS3BucketAsync(string prefix = "s3")
+    {
+        var name = UniqueName(prefix).Replace('_', '-');
+        var client = CreateS3Client();
+        await client.EnsureBucketAsync(name, CancellationToken.None);
+        return new TestBucket(client, name);
+    }
+
+    private static string Require(string variable) =>
+        Environment.GetEnvironmentVariable(variable) is { Length: > 0 } value
+            ? value
+            : throw new InvalidOperationException(
+                $"{variable} is not set: run ./test.sh (it starts PostgreSQL, MariaDB and s3rver on their test ports and " +
+                "exports KP_TEST_POSTGRES, KP_TEST_MYSQL and KP_TEST_S3_URL). By hand: " +
+                "`source eng/test-env.sh && eng/servers.sh start test`, then dotnet test in that shell.");
+}
+
+/// <summary>A bucket created for one test and a client for it.</summary>
+public sealed record TestBucket(IAmazonS3 Client, string Name) : IDisposable
+{
+    public void Dispose() => Client.Dispose();
+}
