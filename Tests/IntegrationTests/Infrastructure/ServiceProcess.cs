@@ -37,9 +37,10 @@ public sealed class ServiceProcess : IAsyncDisposable
     /// Starts <c>dotnet {name}.dll</c> from the project's own build output (&lt;repo&gt;/{name}/bin/{Config}/{tfm}, built
     /// because the test project references it; its own folder keeps its appsettings apart from other services'),
     /// falling back to the copy in the test's bin folder. <paramref name="environment"/> is added to the test's
-    /// environment (a null value removes a variable).
+    /// environment (a null value removes a variable); <paramref name="arguments"/> follow the dll.
     /// </summary>
-    public static ServiceProcess Start(string name, IReadOnlyDictionary<string, string?> environment, ITestOutputHelper? testOutput = null)
+    public static ServiceProcess Start(
+        string name, IReadOnlyDictionary<string, string?> environment, ITestOutputHelper? testOutput = null, params string[] arguments)
     {
         var dll = Locate(name);
         var start = new ProcessStartInfo("dotnet")
@@ -51,6 +52,7 @@ public sealed class ServiceProcess : IAsyncDisposable
             WorkingDirectory = Path.GetDirectoryName(dll)!,
         };
         start.ArgumentList.Add(dll);
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
         start.Environment["DOTNET_NOLOGO"] = "1";
         foreach (var (key, value) in environment)
         {
