@@ -10,7 +10,8 @@ namespace KafkaPipeline.MySqlSinkService
     /// <summary>Builds the service; public so the integration tests can run it in-process with their own settings.</summary>
     public static class MySqlSinkApp
     {
-        public static WebApplication CreateApp(string[] args)
+        /// <param name="configureServices">Extra registrations (tests add log capture), applied last.</param>
+        public static WebApplication CreateApp(string[] args, Action<IServiceCollection>? configureServices = null)
         {
             var builder = WebApplication.CreateBuilder(args);
             builder.AddServiceDefaults();
@@ -27,6 +28,7 @@ namespace KafkaPipeline.MySqlSinkService
             builder.Services.AddSingleton<MySqlSinkProgress>();
             builder.Services.AddHostedService<MySqlSinkWorker>();
             builder.Services.AddHealthChecks().AddMySql(mysql).AddKafka(kafka);
+            configureServices?.Invoke(builder.Services);
 
             var app = builder.Build();
             app.MapDefaultEndpoints();
