@@ -11,10 +11,15 @@ public sealed record SinkConnections(string MySql, string Kafka);
 /// <summary>Running totals, for the summary line and for tests.</summary>
 public sealed class MySqlSinkProgress
 {
-    private long _written, _deadLettered, _commits;
+    private long _written, _deadLettered, _commits, _writeTicks;
     public long Written => Interlocked.Read(ref _written);
     public long DeadLettered => Interlocked.Read(ref _deadLettered);
     public long Commits => Interlocked.Read(ref _commits);
+
+    /// <summary>Time spent in MySQL writes (transactions, including failed attempts).</summary>
+    public TimeSpan WriteTime => TimeSpan.FromTicks(Interlocked.Read(ref _writeTicks));
+
+    internal void AddWriteTime(TimeSpan t) => Interlocked.Add(ref _writeTicks, t.Ticks);
     public double? LastLatencyMs { get; internal set; }
     public long Lag { get; internal set; } = -1;
 
@@ -110,6 +115,7 @@ public sealed class MySqlSinkWorker(
                 }
                 Tick(consumer);
             }
+            await FinalFlushAsync(consumer, writer, dlq);
         }
         finally
         {
@@ -122,6 +128,24 @@ public sealed class MySqlSinkWorker(
             {
                 logger.LogWarning("Kafka consumer close: {Error}", e.Message);
             }
+        }
+    }
+
+    /// <summary>
+    /// On a graceful stop, writes and commits what was already consumed (a few seconds at most), so a restart does not
+    /// replay it. Giving up is safe: nothing uncommitted is lost, it is redelivered.
+    /// </summary>
+    private async Task FinalFlushAsync(IConsumer<byte[]?, byte[]?> consumer, MySqlUserWriter writer, DeadLetterQueue dlq)
+    {
+        if (_batch.Count == 0) return;
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await FlushAsync(consumer, writer, dlq, limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            logger.LogWarning("Stopping: {Count} consumed records not written in time; they are redelivered on the next start", _batch.Count);
         }
     }
 
@@ -175,7 +199,16 @@ public sealed class MySqlSinkWorker(
         {
             (parsed, rejected) = _batch.Parse(); // again on a retry: a rebalance may have taken records away
             toWrite = _options.InsertMode == InsertMode.Upsert ? SinkBatch.LastVersionWins(parsed) : parsed;
-            var failures = writer.Write(toWrite);
+            var watch = Stopwatch.StartNew();
+            List<(PendingRow Row, MySql.Data.MySqlClient.MySqlException Error)> failures;
+            try
+            {
+                failures = writer.Write(toWrite);
+            }
+            finally
+            {
+                progress.AddWriteTime(watch.Elapsed);
+            }
             if (failures.Count > 0)
             {
                 var failed = failures.Select(f => f.Row).ToHashSet();
@@ -320,7 +353,7 @@ public sealed class MySqlSinkWorker(
     private void Tick(IConsumer<byte[]?, byte[]?> consumer)
     {
         var now = Environment.TickCount64;
-        if (now >= _nextLagTicks)
+        if (now >= _nextLagTicks || now >= _nextSummaryTicks)
         {
             _nextLagTicks = now + (long)s_lagInterval.TotalMilliseconds;
             progress.Lag = MeasureLag(consumer);
