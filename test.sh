@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# ./test.sh [dotnet test arguments, e.g. --filter FullyQualifiedName~Runtime]
+# Installs what is missing, starts PostgreSQL, MariaDB and s3rver on the test ports and data dir (eng/test-env.sh:
+# 55432/53306/54566, .data/test, so it works while ./run.sh is running), builds KafkaPipeline.Local.slnf (everything
+# but the Aspire AppHost), runs its tests, stops the servers. The last line is "N passed, N failed[, N skipped]".
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+source eng/test-env.sh
+
+results="$KP_ROOT/TestResults"   # ignored by git
+rm -rf "$results"
+
+summary() {   # the last line; a build or run failure with no failed test counts as one failure
+  echo "$1 passed, $2 failed$([ "$3" -gt 0 ] && echo ", $3 skipped")"
+}
+stopped=0
+stop_servers() { [ "$stopped" = 1 ] || { stopped=1; eng/servers.sh stop test || true; }; }
+trap stop_servers EXIT
+trap 'echo "test.sh: interrupted"; exit 130' INT
+trap 'echo "test.sh: terminated"; exit 143' TERM
+
+if ! eng/servers.sh start test; then
+  echo "test.sh: the test servers did not start (see above)"
+  summary 0 1 0; exit 1
+fi
+
+# No build servers left behind (they would outlive this script and could hold CI's output open).
+export UseSharedCompilation=false
+echo "test.sh: building KafkaPipeline.Local.slnf"
+if ! dotnet build KafkaPipeline.Local.slnf -nologo -v:minimal -nodeReuse:false; then
+  echo "test.sh: the build failed (errors above); no tests ran"
+  stop_servers
+  summary 0 1 0; exit 1
+fi
+
+# --blame-hang-timeout: a test hanging for 10 minutes fails the run (with a dump) instead of blocking it forever.
+dotnet test KafkaPipeline.Local.slnf --no-build -nologo --results-directory "$results" \
+  --logger trx --logger "console;verbosity=normal" --blame-hang-timeout 10m "$@"
+test_rc=$?
+stop_servers
+
+passed=0 failed=0 skipped=0 files=0
+for trx in "$results"/*.trx "$results"/*/*.trx; do
+  [ -f "$trx" ] || continue
+  files=$((files + 1))
+  counters="$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)"
+  count() { echo "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+  passed=$((passed + $(count passed)))
+  failed=$((failed + $(count failed) + $(count error) + $(count timeout) + $(count aborted)))
+  skipped=$((skipped + $(count notExecuted)))
+done
+
+if [ "$files" -eq 0 ]; then
+  echo "test.sh: dotnet test wrote no results (exit code $test_rc)"
+  summary 0 1 0; exit 1
+fi
+if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  echo "test.sh: dotnet test failed (exit code $test_rc) although no test result says failed: counted as 1 failure"
+  failed=1
+fi
+echo "test.sh: results in $results ($files trx)"
+summary "$passed" "$failed" "$skipped"
+[ "$failed" -eq 0 ]
