@@ -95,6 +95,40 @@ public sealed class S3SinkWorker(
             _topic, _s3Options.Bucket, _options.TopicsDir, _topic, _options.FlushSize, _options.RotateInterval, _options.GroupId,
             dlq.Topic);
 
+        try
+        {
+            await ConsumeLoopAsync(consumer, dlq, ct);
+
+            // Graceful stop: store what is open so a restart does not read it again. (A crash skips this; the restart
+            // then re-reads the open records from the bucket position, which is still correct.)
+            using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            try
+            {
+                if (_open.Count > 0) await FlushAsync(consumer, [.. _open.Values], stopTimeout.Token);
+            }
+            catch (Exception e)
+            {
+                logger.LogWarning("Could not store the open objects at stop ({Error}); the next start re-reads them", e.Message);
+            }
+            LogSummary();
+        }
+        finally
+        {
+            // Also after a failure: leave the group at once (nothing is committed, open objects are dropped by the
+            // revocation) so another instance takes the partitions over without waiting for the session timeout.
+            try
+            {
+                consumer.Close();
+            }
+            catch (KafkaException e)
+            {
+                logger.LogWarning("Closing the Kafka consumer failed: {Error}", e.Error.Reason);
+            }
+        }
+    }
+
+    private async Task ConsumeLoopAsync(IConsumer<byte[]?, byte[]?> consumer, DeadLetterQueue dlq, CancellationToken ct)
+    {
         var nextSummary = Now + _options.SummaryInterval;
         var nextLag = Now;
         try
@@ -130,20 +164,6 @@ public sealed class S3SinkWorker(
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }
-
-        // Graceful stop: store what is open so a restart does not read it again. (A crash skips this; the restart then
-        // re-reads the open records from the bucket position, which is still correct.)
-        using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            if (_open.Count > 0) await FlushAsync(consumer, [.. _open.Values], stopTimeout.Token);
-        }
-        catch (Exception e)
-        {
-            logger.LogWarning("Could not store the open objects at stop ({Error}); the next start re-reads them", e.Message);
-        }
-        LogSummary();
-        consumer.Close();
     }
 
     private static DateTimeOffset Now => TimeProvider.System.GetUtcNow();
