@@ -30,5 +30,7 @@ public static class KafkaErrorCode
     public const int NotCoordinator = 16;
     public const int NotEnoughReplicas = 19;
     public const int NotEnoughReplicasAfterAppend = 20;
+    public const int InvalidRequiredAcks = 21;
     public const int RebalanceInProgress = 27;
+    public const int TopicAuthorizationFailed = 29;
 }
