@@ -1,1 +1,41 @@
-Console.WriteLine("todo");
+using KafkaPipeline.Benchmarks;
+
+// Benchmarks [--users N] [--latency-seconds S] [--rates 1,100,1000] [--quick] [--json PATH] ...
+// Exit code: 0 = run complete and every user exactly once in each store; 1 = a store missed or doubled users (or a
+// phase did not complete); 2 = bad arguments. Normally started by eng/bench.sh, which brings its own servers.
+
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(BenchmarkSettings.Usage);
+    return 0;
+}
+BenchmarkSettings settings;
+try
+{
+    settings = BenchmarkSettings.Parse(args, Environment.GetEnvironmentVariable);
+}
+catch (ArgumentException e)
+{
+    await Console.Error.WriteLineAsync($"Benchmarks: {e.Message}");
+    await Console.Error.WriteLineAsync(BenchmarkSettings.Usage);
+    return 2;
+}
+
+using var cts = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cts.Cancel();
+};
+
+var command = "Benchmarks " + string.Join(' ', args);
+var report = await new BenchmarkRunner(settings, Console.Error).RunAsync(command, cts.Token);
+Console.WriteLine();
+Console.WriteLine(ReportWriter.Table(report));
+if (settings.JsonPath is { } path)
+{
+    Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+    await File.WriteAllTextAsync(path, ReportWriter.Json(report));
+    Console.WriteLine($"JSON: {Path.GetFullPath(path)}");
+}
+return report.Ok ? 0 : 1;

@@ -1,0 +1,427 @@
+using System.Diagnostics;
+using System.Globalization;
+using Amazon.S3;
+using KafkaPipeline.EmbeddedKafka;
+using KafkaPipeline.Shared;
+using KafkaPipeline.SourceService;
+using MySql.Data.MySqlClient;
+using Npgsql;
+
+namespace KafkaPipeline.Benchmarks;
+
+/// <summary>
+/// Runs the whole benchmark on fresh storage of its own (a PostgreSQL and a MySQL database kp_bench_*, a bucket, an
+/// in-process embedded Kafka): users, stage limits, backfill, latency at each rate, memory, correctness.
+/// Every figure comes from the stores: PostgreSQL commit timestamps, MySQL synced_at, the bucket's objects and their
+/// stored times, Kafka high watermarks. The services' own logs and metrics are not used.
+/// </summary>
+public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
+{
+    public const string Topic = "P_USERS";
+    public const string StageTopic = "BENCH_STAGE";
+    private const string Table = "users";
+    private static readonly string[] Services = ["SourceService", "MySqlSinkService", "S3SinkService"];
+
+    private readonly Stopwatch _total = Stopwatch.StartNew();
+
+    /// <summary>Set once the run has its storage: the bucket and MySQL connection string (tests inspect them).</summary>
+    public string? Bucket { get; private set; }
+    public string? MySqlConnectionString { get; private set; }
+
+    public async Task<BenchmarkReport> RunAsync(string command, CancellationToken ct)
+    {
+        MySqlCharsetFix.Apply();
+        var name = $"kp_bench_{DateTime.UtcNow:yyyyMMddHHmmss}_{Random.Shared.Next(0x10000):x4}";
+        var pgCs = await CreatePostgresDatabaseAsync(name, ct);
+        var mysqlCs = MySqlConnectionString = await CreateMySqlDatabaseAsync(name, ct);
+        var bucket = Bucket = name.Replace('_', '-');
+        var s3Options = new S3Options { ServiceUrl = settings.S3Url, Bucket = bucket, AccessKey = settings.S3AccessKey, SecretKey = settings.S3SecretKey };
+        using var s3 = s3Options.CreateClient();
+        await s3.EnsureBucketAsync(bucket, ct);
+
+        using var cluster = EmbeddedKafkaCluster.Start(1);
+        cluster.CreateTopic(Topic, settings.Partitions);
+        cluster.CreateTopic(TopicNames.DeadLetter(Topic), 1);
+        cluster.CreateTopic(StageTopic, settings.Partitions);
+        await using var db = NpgsqlDataSource.Create(pgCs);
+        var pg = new PgStore(db, Table);
+        var mysql = new MySqlStore(mysqlCs, Table);
+        using var kafka = new KafkaStore(cluster.BootstrapServers, Topic, settings.Partitions);
+        var inventory = new S3Inventory(s3, bucket, "topics/", settings.S3DataDir);
+
+        var report = new BenchmarkReport
+        {
+            StartedUtc = DateTime.UtcNow,
+            Machine = Machine(),
+            Command = command,
+            Users = settings.Users,
+            LatencySeconds = settings.LatencySeconds,
+            Rates = settings.Rates,
+            PostgresTime = "", // set below, once the users table exists
+            LogDir = settings.LogDir,
+        };
+        Say($"storage: PostgreSQL and MySQL database {name}, bucket {bucket}, embedded Kafka {cluster.BootstrapServers} " +
+            $"({settings.Partitions} partitions, keeps all messages: {cluster.KeepsAllMessages(Topic)}); service logs in {settings.LogDir}");
+        if (!cluster.KeepsAllMessages(Topic))
+            report.Failures.Add("the embedded Kafka drops messages beyond 5 MiB a partition (retention lift failed): results would be wrong");
+
+        var env = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__usersdb"] = pgCs,
+            ["ConnectionStrings__kafka"] = cluster.BootstrapServers,
+            ["ConnectionStrings__emaildb"] = mysqlCs,
+            ["S3__ServiceUrl"] = settings.S3Url,
+            ["S3__Bucket"] = bucket,
+            ["S3__AccessKey"] = settings.S3AccessKey,
+            ["S3__SecretKey"] = settings.S3SecretKey,
+        };
+
+        // 1. The users of the backfill, written by the Generator as fast as it goes.
+        Say($"inserting {settings.Users:N0} users with the Generator");
+        var (insertSeconds, generatorPeak) = await GenerateAsync(env, 1_000_000, settings.Users, "insert", ct);
+        var count = await pg.CountAsync(ct);
+        if (count != settings.Users) throw new InvalidOperationException($"the Generator wrote {count} users, not {settings.Users}");
+        Say($"  {count:N0} users in {insertSeconds:F1} s ({count / insertSeconds:N0}/s)");
+        report.Memory.Add(new MemoryResult("Generator", Mb(generatorPeak), $"inserting {settings.Users:N0} users at full speed"));
+        var commitTime = await pg.TracksCommitTimeAsync(ct);
+        report = report with
+        {
+            PostgresTime = commitTime
+                ? "commit timestamp of the writing transaction (pg_xact_commit_timestamp(xmin), track_commit_timestamp=on)"
+                : "updated_at (start of the writing transaction; track_commit_timestamp is off)",
+        };
+
+        // 2. Stage limits, each alone.
+        Say("stage limits (each alone)");
+        var (pgStage, sample) = await StageLimits.PostgresReadAsync(db, settings.StageSample, ct);
+        AddStage(report, pgStage);
+        AddStage(report, await StageLimits.KafkaProduceAsync(cluster.BootstrapServers, StageTopic, settings.Partitions, sample, ct));
+        AddStage(report, await Task.Run(() => StageLimits.KafkaConsume(cluster.BootstrapServers, StageTopic, sample.Count, ct), ct));
+        AddStage(report, await StageLimits.MySqlUpsertAsync(mysqlCs, sample, ct));
+        AddStage(report, await StageLimits.S3PutAsync(s3, bucket + "-stage", settings.Partitions, sample, ct));
+        sample.Clear();
+
+        // 3. Backfill, then 4. latency, with the same three service processes.
+        var services = new List<PipelineProcess>();
+        try
+        {
+            var backfillOk = await BackfillAsync(report, env, services, pg, mysql, kafka, inventory, ct);
+            if (backfillOk)
+            {
+                long expectedTotal = settings.Users;
+                foreach (var rate in settings.Rates)
+                {
+                    var result = await LatencyAsync(report, env, services, rate, expectedTotal, pg, mysql, kafka, inventory, ct);
+                    expectedTotal += result?.Users ?? 0;
+                    if (result is null) break;
+                    report.Latency.Add(result);
+                }
+            }
+            foreach (var s in services)
+                report.Memory.Add(new MemoryResult(s.Name, Mb(s.SamplePeakRss()), "whole run (backfill and latency phases)"));
+
+            // 5. Correctness over everything written: late duplicates included (wait past the S3 rotation first).
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            Say("checking every user in Kafka, MySQL and S3");
+            await inventory.RefreshAsync(ct);
+            await inventory.LoadContentsAsync(ct);
+            var pgIds = (await pg.RowsAfterAsync(0, ct)).Select(r => r.Id).ToList();
+            report.Failures.AddRange(Verification.Check(pgIds, kafka.HighWatermarks(), await mysql.RowsAfterAsync(0, ct), inventory.Objects));
+            report.S3Time = inventory.StoredTimeSource;
+        }
+        finally
+        {
+            foreach (var s in services)
+            {
+                await s.StopAsync(TimeSpan.FromSeconds(15));
+                if (s.HasExited && s.ExitCode != 0)
+                    Say($"  {s.Name} exited with {s.ExitCode} at stop (log {s.LogPath})");
+                await s.DisposeAsync();
+            }
+        }
+
+        Goals(report);
+        report.TotalSeconds = Math.Round(_total.Elapsed.TotalSeconds, 1);
+        return report;
+    }
+
+    private async Task<bool> BackfillAsync(BenchmarkReport report, Dictionary<string, string?> env, List<PipelineProcess> services,
+        PgStore pg, MySqlStore mysql, KafkaStore kafka, S3Inventory inventory, CancellationToken ct)
+    {
+        var n = settings.Users;
+        Say($"backfill: starting {string.Join(", ", Services)} on {n:N0} users");
+        var t0 = DateTime.UtcNow;
+        var clock = Stopwatch.StartNew();
+        foreach (var name in Services) services.Add(PipelineProcess.Start(name, env, settings.LogDir));
+
+        var kafkaSeries = new List<Sample>();
+        var timeout = settings.DrainTimeout + TimeSpan.FromSeconds(n / 2000.0);
+        var nextSlow = TimeSpan.Zero;
+        long inMySql = 0, inS3 = 0;
+        while (true)
+        {
+            if (services.FirstOrDefault(s => s.HasExited) is { } dead)
+            {
+                report.Failures.Add($"{dead.Name} exited ({dead.ExitCode}) during the backfill; log {dead.LogPath}:\n{dead.Tail}");
+                return false;
+            }
+            kafkaSeries.Add(new Sample(clock.Elapsed.TotalSeconds, kafka.Count()));
+            if (clock.Elapsed >= nextSlow)
+            {
+                nextSlow = clock.Elapsed + TimeSpan.FromSeconds(1);
+                inMySql = (await mysql.CountAsync(0, ct)).Rows;
+                inS3 = await inventory.RefreshAsync(ct);
+                foreach (var s in services) s.SamplePeakRss();
+                Say($"  {clock.Elapsed.TotalSeconds,5:F1} s: Kafka {kafkaSeries[^1].Users:N0}, MySQL {inMySql:N0}, S3 {inS3:N0}");
+                if (inMySql >= n && inS3 >= n) break;
+            }
+            if (clock.Elapsed > timeout)
+            {
+                report.Failures.Add($"backfill incomplete after {timeout.TotalSeconds:F0} s: Kafka {kafkaSeries[^1].Users}, MySQL {inMySql}, S3 {inS3} of {n} users");
+                return false;
+            }
+            await Task.Delay(100, ct);
+        }
+        foreach (var s in services)
+            report.Memory.Add(new MemoryResult(s.Name, Mb(s.SamplePeakRss()), $"backfill of {n:N0} users"));
+
+        // Flows from the stores' own times: synced_at per row, stored time per object, sampled watermarks.
+        var rows = await mysql.RowsAfterAsync(0, ct);
+        await inventory.LoadContentsAsync(ct);
+        double Since(DateTime t) => (t - t0).TotalSeconds;
+        var mysqlEvents = rows.Select(r => (Since(r.SyncedAt), 1L)).ToList();
+        var s3Events = inventory.Objects.Select(o => (Since(o.StoredAt), (long)o.Ids!.Count)).ToList();
+        var kafkaFirst = kafkaSeries.FindIndex(s => s.Users > 0);
+        var kafkaFull = kafkaSeries.FindIndex(s => s.Users >= n);
+        var kFirst = kafkaFirst <= 0 ? 0 : (kafkaSeries[kafkaFirst - 1].Seconds + kafkaSeries[kafkaFirst].Seconds) / 2;
+        var kLast = kafkaFull <= 0 ? 0 : (kafkaSeries[kafkaFull - 1].Seconds + kafkaSeries[kafkaFull].Seconds) / 2;
+        var flows = new List<StoreFlow>
+        {
+            new("Kafka", n, kFirst, kLast, n / Math.Max(kLast - kFirst, 1e-3),
+                "high watermarks sampled every ~100 ms; first/last = midpoint of the sample interval"),
+            Flow("MySQL", mysqlEvents, "synced_at of each row"),
+            Flow("S3", s3Events, "stored time of each object, weighted by its lines"),
+        };
+        var both = Math.Max(flows[1].LastAtSeconds, flows[2].LastAtSeconds);
+        var slowest = report.Stages.MinBy(s => s.UsersPerSecond)!;
+        var e2e = n / Math.Max(both - kFirst, 1e-3);
+        report.Backfill = new BackfillResult(
+            n, flows, Math.Round(both, 2), Math.Round(both - kFirst, 2), Math.Round(e2e),
+            slowest.Name, Math.Round(slowest.UsersPerSecond), Math.Round(e2e / slowest.UsersPerSecond, 3),
+            Math.Round(flows[1].UsersPerSecond / slowest.UsersPerSecond, 3),
+            inventory.Objects.Count, Math.Round(inventory.Objects.Average(o => (double)o.Bytes)),
+            Downsample(kafkaSeries), Cumulative(mysqlEvents), Cumulative(s3Events));
+        foreach (var f in flows) Say($"  into {f.Store}: {f.UsersPerSecond:N0} users/s ({f.FirstAtSeconds:F2} s .. {f.LastAtSeconds:F2} s after start)");
+        Say($"  both sinks hold all {n:N0} users {both:F2} s after the services started ({both - kFirst:F2} s after the first record reached Kafka)");
+        return true;
+    }
+
+    private async Task<LatencyResult?> LatencyAsync(BenchmarkReport report, Dictionary<string, string?> env, List<PipelineProcess> services,
+        double rate, long expectedBefore, PgStore pg, MySqlStore mysql, KafkaStore kafka, S3Inventory inventory, CancellationToken ct)
+    {
+        var total = Math.Max(1, (long)Math.Round(rate * settings.LatencySeconds));
+        Say($"latency at {rate:G} users/s: {total:N0} users in {settings.LatencySeconds} s");
+        var before = await pg.MaxIdAsync(ct);
+        var marksBefore = kafka.HighWatermarks();
+        var (_, peak) = await GenerateAsync(env, rate, total, $"rate-{rate:G}", ct);
+        report.Memory.Add(new MemoryResult("Generator", Mb(peak), $"{rate:G} users/s"));
+
+        var pgRows = await pg.RowsAfterAsync(before, ct);
+        if (pgRows.Count != total)
+        {
+            report.Failures.Add($"latency {rate:G}/s: the Generator wrote {pgRows.Count} users, not {total}");
+            return null;
+        }
+        var deadline = DateTime.UtcNow + settings.DrainTimeout;
+        long inMySql, inS3;
+        while (true)
+        {
+            if (services.FirstOrDefault(s => s.HasExited) is { } dead)
+            {
+                report.Failures.Add($"{dead.Name} exited ({dead.ExitCode}) during the latency phase; log {dead.LogPath}:\n{dead.Tail}");
+                return null;
+            }
+            inMySql = (await mysql.CountAsync(before, ct)).Rows;
+            inS3 = await inventory.RefreshAsync(ct) - expectedBefore;
+            foreach (var s in services) s.SamplePeakRss();
+            if (inMySql >= total && inS3 >= total) break;
+            if (DateTime.UtcNow > deadline)
+            {
+                report.Failures.Add($"latency {rate:G}/s: after {settings.DrainTimeout.TotalSeconds:F0} s MySQL holds {inMySql}, S3 {inS3} of {total} new users");
+                return null;
+            }
+            await Task.Delay(200, ct);
+        }
+
+        var mysqlRows = (await mysql.RowsAfterAsync(before, ct)).ToDictionary(r => r.Id);
+        await inventory.LoadContentsAsync(ct);
+        var storedAt = new Dictionary<long, DateTime>();
+        foreach (var o in inventory.Objects)
+        {
+            foreach (var id in o.Ids!)
+            {
+                if (id > before) storedAt[id] = o.StoredAt;
+            }
+        }
+        var kafkaTimes = kafka.ReadTimestamps(marksBefore, kafka.HighWatermarks(), ct);
+
+        List<double> toMySql = [], toS3 = [], toKafka = [], kafkaToMySql = [], kafkaToS3 = [];
+        foreach (var row in pgRows)
+        {
+            if (mysqlRows.TryGetValue(row.Id, out var m)) toMySql.Add((m.SyncedAt - row.CommittedAt).TotalMilliseconds);
+            if (storedAt.TryGetValue(row.Id, out var s)) toS3.Add((s - row.CommittedAt).TotalMilliseconds);
+            if (!kafkaTimes.TryGetValue(row.Id, out var k)) continue;
+            toKafka.Add((k - row.CommittedAt).TotalMilliseconds);
+            if (mysqlRows.TryGetValue(row.Id, out m)) kafkaToMySql.Add((m.SyncedAt - k).TotalMilliseconds);
+            if (storedAt.TryGetValue(row.Id, out s)) kafkaToS3.Add((s - k).TotalMilliseconds);
+        }
+        var span = (pgRows[^1].CommittedAt - pgRows[0].CommittedAt).TotalSeconds;
+        var result = new LatencyResult(rate, settings.LatencySeconds, total,
+            Math.Round(span > 0 ? (total - 1) / span : total, 1),
+            Percentiles.Of(toMySql), Percentiles.Of(toS3), Percentiles.Of(toKafka), Percentiles.Of(kafkaToMySql), Percentiles.Of(kafkaToS3));
+        Say($"  PG->MySQL p50/p95/p99/max {Show(result.PostgresToMySql)} ms; PG->S3 {Show(result.PostgresToS3)} ms");
+        return result;
+    }
+
+    /// <summary>Runs the Generator to completion: <paramref name="total"/> users at <paramref name="rate"/>/s.</summary>
+    private async Task<(double Seconds, long? PeakRss)> GenerateAsync(Dictionary<string, string?> env, double rate, long total, string what, CancellationToken ct)
+    {
+        var generatorEnv = new Dictionary<string, string?>(env)
+        {
+            ["Generator__RatePerSecond"] = rate.ToString(CultureInfo.InvariantCulture),
+            ["Generator__TotalCount"] = total.ToString(CultureInfo.InvariantCulture),
+            ["Generator__Seed"] = "5",
+        };
+        var clock = Stopwatch.StartNew();
+        await using var generator = PipelineProcess.Start("Generator", generatorEnv, settings.LogDir);
+        var timeout = TimeSpan.FromSeconds(120 + total / Math.Min(rate, 2000));
+        var exit = await generator.WaitForExitAsync(timeout, ct);
+        if (exit != 0) throw new InvalidOperationException($"Generator ({what}) exited with {exit}; log {generator.LogPath}:\n{generator.Tail}");
+        return (clock.Elapsed.TotalSeconds, generator.PeakRssBytes);
+    }
+
+    private static void Goals(BenchmarkReport r)
+    {
+        if (!r.Ok)
+        {
+            r.Goals.Add(new GoalResult("all goals", null, "run FAILED", "a failed run is not a speed: see failures"));
+            return;
+        }
+        if (r.Backfill is { } b)
+        {
+            var my = b.Flows.Single(f => f.Store == "MySQL").UsersPerSecond;
+            r.Goals.Add(new GoalResult("backfill into MySQL >= 20,000 users/s", my >= 20_000, $"{my:N0} users/s", ""));
+            r.Goals.Add(new GoalResult("backfill into MySQL within 50% of the slowest stage limit", b.MySqlRatioToSlowestStage >= 0.5,
+                $"{b.MySqlRatioToSlowestStage:P0} of {b.SlowestStage} ({b.SlowestStageUsersPerSecond:N0}/s)", ""));
+        }
+        var poll = new SourceOptions().PollInterval;
+        var budget = poll.TotalMilliseconds + 250;
+        var at1 = r.Latency.FirstOrDefault(l => l.RatePerSecond == 1);
+        r.Goals.Add(at1?.PostgresToMySql is { } p
+            ? new GoalResult($"p99 PostgreSQL -> MySQL at 1 user/s <= poll interval + 250 ms = {budget:F0} ms", p.P99 <= budget,
+                $"{p.P99:F0} ms (n={p.Count})", "")
+            : new GoalResult("p99 PostgreSQL -> MySQL at 1 user/s", null, "not measured", "rate 1 not in --rates"));
+        foreach (var m in r.Memory.Where(m => m.When.StartsWith("backfill", StringComparison.Ordinal)))
+            r.Goals.Add(new GoalResult($"{m.Service} < 200 MB resident", m.PeakRssMegabytes < 200, $"{m.PeakRssMegabytes:F0} MB", "peak (VmHWM) during the backfill"));
+    }
+
+    private static StoreFlow Flow(string store, List<(double At, long Users)> events, string how)
+    {
+        if (events.Count == 0) return new StoreFlow(store, 0, 0, 0, 0, how);
+        var first = events.Min(e => e.At);
+        var last = events.Max(e => e.At);
+        var total = events.Sum(e => e.Users);
+        // What the first write carried was not timed (it started before the first timestamp): leave it out of the rate.
+        var atFirst = events.Where(e => e.At == first).Sum(e => e.Users);
+        var rate = last > first ? (total - atFirst) / (last - first) : 0;
+        return new StoreFlow(store, total, Math.Round(first, 3), Math.Round(last, 3), Math.Round(rate), how);
+    }
+
+    private static List<Sample> Cumulative(List<(double At, long Users)> events)
+    {
+        var result = new List<Sample>();
+        long sum = 0;
+        foreach (var g in events.GroupBy(e => Math.Ceiling(e.At * 4) / 4).OrderBy(g => g.Key))
+        {
+            sum += g.Sum(e => e.Users);
+            result.Add(new Sample(g.Key, sum));
+        }
+        return result;
+    }
+
+    private static List<Sample> Downsample(List<Sample> samples) =>
+        samples.GroupBy(s => Math.Ceiling(s.Seconds * 4) / 4).Select(g => new Sample(Math.Round(g.Key, 2), g.Max(s => s.Users))).ToList();
+
+    private void AddStage(BenchmarkReport report, StageResult stage)
+    {
+        report.Stages.Add(stage);
+        Say($"  {stage.Name}: {stage.PerSecond:N0} {stage.Unit}/s ({stage.Items:N0} in {stage.Seconds:F2} s; {stage.UsersPerSecond:N0} users/s)" +
+            (stage.MegabytesPerSecond is { } mb ? $", {mb:F1} MB/s" : ""));
+    }
+
+    private async Task<string> CreatePostgresDatabaseAsync(string name, CancellationToken ct)
+    {
+        await using (var conn = new NpgsqlConnection(settings.Postgres))
+        {
+            await conn.OpenAsync(ct);
+            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {SqlIdentifier.QuotePostgres(name)}", conn);
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        return new NpgsqlConnectionStringBuilder(settings.Postgres) { Database = name }.ConnectionString;
+    }
+
+    private async Task<string> CreateMySqlDatabaseAsync(string name, CancellationToken ct)
+    {
+        await using (var conn = new MySqlConnection(settings.MySql))
+        {
+            await conn.OpenAsync(ct);
+            await using var cmd = new MySqlCommand(
+                $"CREATE DATABASE {SqlIdentifier.QuoteMySql(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci", conn);
+            await cmd.ExecuteNonQueryAsync(ct);
+        }
+        return new MySqlConnectionStringBuilder(settings.MySql) { Database = name }.ConnectionString;
+    }
+
+    private void Say(string line) => log.WriteLine($"[{_total.Elapsed.TotalSeconds,6:F1}s] {line}");
+
+    private static double Mb(long? bytes) => Math.Round((bytes ?? 0) / 1048576.0, 1);
+
+    internal static string Show(Percentiles? p) => p is null ? "-" : $"{p.P50:F0}/{p.P95:F0}/{p.P99:F0}/{p.Max:F0}";
+
+    private static MachineInfo Machine()
+    {
+        static string Read(string file, string prefix) =>
+            File.Exists(file) ? File.ReadLines(file).FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "?" : "?";
+        var memKb = double.TryParse(Read("/proc/meminfo", "MemTotal").Split(' ')[0], CultureInfo.InvariantCulture, out var kb) ? kb : 0;
+        var debian = File.Exists("/etc/debian_version") ? " (Debian " + File.ReadAllText("/etc/debian_version").Trim() + ")" : "";
+        return new MachineInfo(Read("/proc/cpuinfo", "model name"), Environment.ProcessorCount, Math.Round(memKb / 1048576, 1),
+            System.Runtime.InteropServices.RuntimeInformation.OSDescription + debian,
+            System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription, Commit());
+    }
+
+    /// <summary>HEAD of the repository, marked when the measured code has uncommitted changes.</summary>
+    private static string Commit()
+    {
+        try
+        {
+            var repo = PipelineProcess.RepoRoot();
+            string Git(params string[] args)
+            {
+                var start = new ProcessStartInfo("git") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = repo };
+                foreach (var a in args) start.ArgumentList.Add(a);
+                using var p = Process.Start(start)!;
+                var output = p.StandardOutput.ReadToEnd().Trim();
+                p.WaitForExit();
+                return output;
+            }
+            var head = Git("rev-parse", "--short", "HEAD");
+            var dirty = Git(["status", "--porcelain", "--", "Shared", "SourceService", "MySqlSinkService", "S3SinkService", "Generator",
+                "EmbeddedKafka", "ServiceDefaults", "Benchmarks", "Directory.Build.props", "Directory.Packages.props"]);
+            return dirty.Length == 0 ? head : head + " + uncommitted changes";
+        }
+        catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception)
+        {
+            return "unknown";
+        }
+    }
+}

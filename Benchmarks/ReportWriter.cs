@@ -1,0 +1,79 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace KafkaPipeline.Benchmarks;
+
+/// <summary>The report as a plain-text table (stdout, and pasted into BENCHMARKS.md) and as JSON.</summary>
+public static class ReportWriter
+{
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static string Json(BenchmarkReport report) => JsonSerializer.Serialize(report, s_json);
+
+    public static string Table(BenchmarkReport r)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        void Line(string s = "") => sb.AppendLine(s);
+        Line($"KafkaPipeline benchmark, {r.StartedUtc:yyyy-MM-dd HH:mm} UTC, commit {r.Machine.Commit}: {(r.Ok ? "OK" : "FAILED")}");
+        Line($"machine: {r.Machine.Cpu}, {r.Machine.Cores} cores, {r.Machine.MemoryGigabytes} GiB, {r.Machine.Os}, {r.Machine.Runtime}");
+        Line($"command: {r.Command}");
+        Line($"users {r.Users:N0}, latency {r.LatencySeconds} s per rate, total {r.TotalSeconds:F0} s");
+        Line();
+        Line("| stage limit (alone) | rate | users/s | MB/s | how |");
+        Line("|---|---:|---:|---:|---|");
+        foreach (var s in r.Stages)
+        {
+            Line(string.Create(c, $"| {s.Name} | {s.PerSecond:N0} {s.Unit}/s | {s.UsersPerSecond:N0} | {(s.MegabytesPerSecond is { } mb ? mb.ToString("F1", c) : "")} | {s.How} |"));
+        }
+        if (r.Backfill is { } b)
+        {
+            Line();
+            Line(string.Create(c, $"| backfill of {b.Users:N0} users | users/s | first .. last (s after services start) | how |"));
+            Line("|---|---:|---|---|");
+            foreach (var f in b.Flows)
+                Line(string.Create(c, $"| into {f.Store} | {f.UsersPerSecond:N0} | {f.FirstAtSeconds:F2} .. {f.LastAtSeconds:F2} | {f.How} |"));
+            Line(string.Create(c, $"| both sinks hold all | {b.EndToEndUsersPerSecond:N0} end to end | {b.SecondsUntilBothSinks:F2} s after start, {b.SecondsFromFirstInKafkaUntilBothSinks:F2} s after the first record in Kafka | |"));
+            Line(string.Create(c, $"| slowest stage limit | {b.SlowestStageUsersPerSecond:N0} | {b.SlowestStage} | end to end = {b.EndToEndRatioToSlowestStage:P0} of it, MySQL = {b.MySqlRatioToSlowestStage:P0} |"));
+            Line(string.Create(c, $"| S3 objects | {b.S3Objects} | average {b.S3AverageObjectBytes / 1e6:F2} MB | |"));
+        }
+        if (r.Latency.Count > 0)
+        {
+            Line();
+            Line("| latency (ms) p50/p95/p99/max | users | PG -> MySQL | PG -> S3 | PG -> Kafka | Kafka -> MySQL | Kafka -> S3 |");
+            Line("|---|---:|---|---|---|---|---|");
+            foreach (var l in r.Latency)
+            {
+                Line(string.Create(c, $"| {l.RatePerSecond:G} users/s ({l.GeneratedUsersPerSecond:G}/s seen) | {l.Users:N0} | {BenchmarkRunner.Show(l.PostgresToMySql)} | {BenchmarkRunner.Show(l.PostgresToS3)} | {BenchmarkRunner.Show(l.PostgresToKafka)} | {BenchmarkRunner.Show(l.KafkaToMySql)} | {BenchmarkRunner.Show(l.KafkaToS3)} |"));
+            }
+            Line($"PostgreSQL time: {r.PostgresTime}. MySQL time: {r.MySqlTime}. S3 time: {r.S3Time}.");
+            Line("Kafka time: the message timestamp (CreateTime, set by the source's producer), used only for the split.");
+        }
+        if (r.Memory.Count > 0)
+        {
+            Line();
+            Line("| peak RSS (VmHWM) | MB | during |");
+            Line("|---|---:|---|");
+            foreach (var m in r.Memory) Line(string.Create(c, $"| {m.Service} | {m.PeakRssMegabytes:F0} | {m.When} |"));
+        }
+        if (r.Goals.Count > 0)
+        {
+            Line();
+            Line("| goal | met | measured |");
+            Line("|---|---|---|");
+            foreach (var g in r.Goals)
+                Line($"| {g.Goal} | {(g.Met is null ? "-" : g.Met.Value ? "yes" : "NO")} | {g.Measured}{(g.Note.Length > 0 ? " (" + g.Note + ")" : "")} |");
+        }
+        Line();
+        if (r.Ok) Line("correctness: every user exactly once in Kafka, MySQL and S3 (ids and partition offsets checked)");
+        else foreach (var f in r.Failures) Line("FAILURE: " + f);
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,90 @@
+namespace KafkaPipeline.Benchmarks;
+
+/// <summary>One stage measured alone: <see cref="Items"/> units in <see cref="Seconds"/>.</summary>
+public sealed record StageResult(string Name, string Unit, long Items, double Seconds, string How)
+{
+    public double PerSecond => Seconds > 0 ? Items / Seconds : 0;
+
+    /// <summary>Users a second this stage can carry (for objects: objects/s x records per object).</summary>
+    public double UsersPerSecond { get; init; }
+
+    public double? MegabytesPerSecond { get; init; }
+}
+
+/// <summary>Latency percentiles in milliseconds (nearest rank).</summary>
+public sealed record Percentiles(int Count, double P50, double P95, double P99, double Max)
+{
+    public static Percentiles? Of(IReadOnlyCollection<double> values)
+    {
+        if (values.Count == 0) return null;
+        var sorted = values.Order().ToArray();
+        double At(double p) => sorted[Math.Clamp((int)Math.Ceiling(p / 100 * sorted.Length) - 1, 0, sorted.Length - 1)];
+        return new Percentiles(sorted.Length, Math.Round(At(50), 1), Math.Round(At(95), 1), Math.Round(At(99), 1), Math.Round(sorted[^1], 1));
+    }
+}
+
+/// <summary>(seconds since the services started, users in the store).</summary>
+public readonly record struct Sample(double Seconds, long Users);
+
+public sealed record StoreFlow(
+    string Store,
+    long Users,
+    double FirstAtSeconds,
+    double LastAtSeconds,
+    double UsersPerSecond,
+    string How);
+
+public sealed record BackfillResult(
+    long Users,
+    IReadOnlyList<StoreFlow> Flows,
+    double SecondsUntilBothSinks,
+    double SecondsFromFirstInKafkaUntilBothSinks,
+    double EndToEndUsersPerSecond,
+    string SlowestStage,
+    double SlowestStageUsersPerSecond,
+    double EndToEndRatioToSlowestStage,
+    double MySqlRatioToSlowestStage,
+    int S3Objects,
+    double S3AverageObjectBytes,
+    IReadOnlyList<Sample> KafkaSeries,
+    IReadOnlyList<Sample> MySqlSeries,
+    IReadOnlyList<Sample> S3Series);
+
+public sealed record LatencyResult(
+    double RatePerSecond,
+    int Seconds,
+    long Users,
+    double GeneratedUsersPerSecond,
+    Percentiles? PostgresToMySql,
+    Percentiles? PostgresToS3,
+    Percentiles? PostgresToKafka,
+    Percentiles? KafkaToMySql,
+    Percentiles? KafkaToS3);
+
+public sealed record MemoryResult(string Service, double PeakRssMegabytes, string When);
+
+public sealed record GoalResult(string Goal, bool? Met, string Measured, string Note);
+
+public sealed record MachineInfo(string Cpu, int Cores, double MemoryGigabytes, string Os, string Runtime, string Commit);
+
+public sealed record BenchmarkReport
+{
+    public required DateTime StartedUtc { get; init; }
+    public required MachineInfo Machine { get; init; }
+    public required string Command { get; init; }
+    public required long Users { get; init; }
+    public required int LatencySeconds { get; init; }
+    public required IReadOnlyList<double> Rates { get; init; }
+    public required string PostgresTime { get; init; }
+    public string MySqlTime { get; init; } = "synced_at, set by MySQL (UTC_TIMESTAMP(6)) in the sink's INSERT";
+    public string S3Time { get; set; } = "";
+    public List<StageResult> Stages { get; } = [];
+    public BackfillResult? Backfill { get; set; }
+    public List<LatencyResult> Latency { get; } = [];
+    public List<MemoryResult> Memory { get; } = [];
+    public List<GoalResult> Goals { get; } = [];
+    public List<string> Failures { get; } = [];
+    public bool Ok => Failures.Count == 0;
+    public double TotalSeconds { get; set; }
+    public string LogDir { get; init; } = "";
+}

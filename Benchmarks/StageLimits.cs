@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using System.Text;
+using Amazon.S3;
+using Confluent.Kafka;
+using KafkaPipeline.MySqlSinkService;
+using KafkaPipeline.S3SinkService;
+using KafkaPipeline.Shared;
+using KafkaPipeline.SourceService;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace KafkaPipeline.Benchmarks;
+
+/// <summary>
+/// Each stage alone, with the services' own code and settings: the source's reader and producer, the MySQL sink's
+/// writer (same statements, transactions and session), and PUTs of objects the size the S3 sink writes.
+/// </summary>
+public static class StageLimits
+{
+    /// <summary>The source's keyset read (UsersReader, Source defaults) over the whole table; keeps the first rows as a sample.</summary>
+    public static async Task<(StageResult Result, List<SourceRow> Sample)> PostgresReadAsync(NpgsqlDataSource db, int sampleSize, CancellationToken ct)
+    {
+        var options = new SourceOptions();
+        var reader = new UsersReader(db, options);
+        var sample = new List<SourceRow>(sampleSize);
+        var position = SourcePosition.Start;
+        long rows = 0;
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            var batch = await reader.ReadAfterAsync(position, ct);
+            if (batch.Count == 0) break;
+            rows += batch.Count;
+            if (sample.Count < sampleSize) sample.AddRange(batch.Take(sampleSize - sample.Count));
+            position = reader.PositionOf(batch[^1].User);
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        return (new StageResult("PostgreSQL keyset read", "rows", rows, seconds,
+            $"SourceService UsersReader, mode {options.Mode}, {options.BatchSize} rows a query")
+        { UsersPerSecond = rows / seconds }, sample);
+    }
+
+    /// <summary>The source's publish (SourceKafka: idempotent acks=all producer, explicit murmur2 partition, wait for every ack per batch).</summary>
+    public static async Task<StageResult> KafkaProduceAsync(string bootstrap, string topic, int partitions, List<SourceRow> sample, CancellationToken ct)
+    {
+        var batchSize = new SourceOptions().BatchSize;
+        using var kafka = new SourceKafka(bootstrap);
+        // The first produce connects and fetches metadata: not part of the rate.
+        await kafka.PublishAsync(topic, partitions, sample.Take(1).ToList(), ct);
+        var clock = Stopwatch.StartNew();
+        foreach (var batch in sample.Skip(1).Chunk(batchSize)) await kafka.PublishAsync(topic, partitions, batch, ct);
+        var seconds = clock.Elapsed.TotalSeconds;
+        var bytes = sample.Sum(r => (long)UserRecordJson.Serialize(r.User).Length);
+        return new StageResult("Kafka produce", "msgs", sample.Count - 1, seconds,
+            $"SourceService SourceKafka (KafkaSettings.Producer), {batchSize} messages a batch, acks awaited per batch")
+        { UsersPerSecond = (sample.Count - 1) / seconds, MegabytesPerSecond = bytes / 1e6 / seconds };
+    }
+
+    /// <summary>A consumer with the sinks' settings (KafkaSettings.Consumer) reading the topic from the start; timed from the first message.</summary>
+    public static StageResult KafkaConsume(string bootstrap, string topic, long expected, CancellationToken ct)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaSettings.Consumer(bootstrap, "kp-bench-consume", "kp-bench"))
+            .SetLogHandler((_, _) => { }).Build();
+        consumer.Subscribe(topic);
+        long count = 0, bytes = 0;
+        Stopwatch? clock = null;
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (count < expected && DateTime.UtcNow < deadline)
+        {
+            ct.ThrowIfCancellationRequested();
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            if (r is null || r.IsPartitionEOF) continue;
+            clock ??= Stopwatch.StartNew();
+            count++;
+            bytes += r.Message.Value?.Length ?? 0;
+        }
+        var seconds = clock?.Elapsed.TotalSeconds ?? 0;
+        consumer.Close();
+        if (count < expected) throw new InvalidOperationException($"Kafka consume stage read {count} of {expected} messages in 120 s");
+        return new StageResult("Kafka consume", "msgs", count, seconds,
+            "KafkaSettings.Consumer (the sinks' settings), one consumer, 4 partitions, timed from the first message")
+        { UsersPerSecond = count / seconds, MegabytesPerSecond = bytes / 1e6 / seconds };
+    }
+
+    /// <summary>The MySQL sink's writer (MySqlUserWriter + UsersTable) into a table of its own, in the sink's batch size.</summary>
+    public static async Task<StageResult> MySqlUpsertAsync(string connectionString, List<SourceRow> sample, CancellationToken ct)
+    {
+        var options = new MySqlSinkOptions();
+        var table = new UsersTable("users_stage", options.InsertMode);
+        await UsersTableSetup.EnsureAsync(connectionString, table, NullLogger.Instance, ct);
+        var writer = new MySqlUserWriter(connectionString, table, options.StatementRows);
+        var dummy = new ConsumeResult<byte[]?, byte[]?>();
+        var batches = sample.Select(r => new PendingRow(dummy, r.User)).Chunk(options.BatchSize)
+            .Select(b => SinkBatch.LastVersionWins(b)).ToList();
+        var clock = Stopwatch.StartNew();
+        await Task.Run(() =>
+        {
+            foreach (var batch in batches)
+            {
+                var failures = writer.Write(batch);
+                if (failures.Count > 0) throw new InvalidOperationException($"MySQL stage: {failures.Count} rows refused: {failures[0].Error.Message}");
+            }
+        }, ct);
+        var seconds = clock.Elapsed.TotalSeconds;
+        return new StageResult("MySQL upsert", "rows", sample.Count, seconds,
+            $"MySqlSinkService MySqlUserWriter: {options.InsertMode}, {options.StatementRows} rows a statement, {options.BatchSize} rows a transaction")
+        { UsersPerSecond = sample.Count / seconds };
+    }
+
+    /// <summary>
+    /// PUTs (S3Extensions.PlainPut, as the sink) of objects of FlushSize JSON lines, the size the sink writes when it is
+    /// behind, one PUT in flight per partition as the sink does.
+    /// </summary>
+    public static async Task<StageResult> S3PutAsync(IAmazonS3 s3, string bucket, int partitions, List<SourceRow> sample, CancellationToken ct)
+    {
+        var flush = new S3SinkOptions().FlushSize;
+        var perObject = Math.Min(flush, sample.Count);
+        var bodies = sample.Chunk(perObject).Where(c => c.Length == perObject).Select(c =>
+        {
+            var body = new MemoryStream();
+            foreach (var r in c)
+            {
+                body.Write(UserRecordJson.Serialize(r.User));
+                body.WriteByte((byte)'\n');
+            }
+            return body.ToArray();
+        }).ToList();
+        var objects = Math.Max(16, bodies.Count);
+        await s3.EnsureBucketAsync(bucket, ct);
+        // One warm-up PUT (connection set-up) outside the timing.
+        await s3.PutObjectAsync(S3Extensions.PlainPut(bucket, "warmup.json", bodies[0], "application/x-ndjson"), ct);
+        long bytes = 0;
+        var next = -1;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, partitions).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < objects)
+            {
+                var body = bodies[i % bodies.Count];
+                await s3.PutObjectAsync(S3Extensions.PlainPut(bucket, $"stage/object-{i:D6}.json", body, "application/x-ndjson"), ct);
+                Interlocked.Add(ref bytes, body.Length);
+            }
+        }));
+        var seconds = clock.Elapsed.TotalSeconds;
+        return new StageResult("S3 PUT", "objects", objects, seconds,
+            $"S3Extensions.PlainPut, {perObject} records ({bodies[0].Length / 1e6:F1} MB) an object (S3Sink FlushSize {flush}), {partitions} PUTs in flight")
+        { UsersPerSecond = objects * (double)perObject / seconds, MegabytesPerSecond = bytes / 1e6 / seconds };
+    }
+
+    internal static string Describe(StageResult s) =>
+        new StringBuilder().Append(s.Name).Append(": ").Append(s.PerSecond.ToString("N0", System.Globalization.CultureInfo.InvariantCulture))
+            .Append(' ').Append(s.Unit).Append("/s").ToString();
+}

@@ -1,0 +1,251 @@
+using System.Globalization;
+using Amazon.S3;
+using Amazon.S3.Model;
+using Confluent.Kafka;
+using KafkaPipeline.S3SinkService;
+using KafkaPipeline.Shared;
+using MySql.Data.MySqlClient;
+using Npgsql;
+
+namespace KafkaPipeline.Benchmarks;
+
+/// <summary>A row as PostgreSQL holds it: the commit time of the transaction that wrote it is the latency's start.</summary>
+public readonly record struct PgRow(long Id, DateTime CommittedAt, DateTime UpdatedAt);
+
+/// <summary>What the benchmark reads from PostgreSQL: ids and commit times, all computed by the server.</summary>
+public sealed class PgStore(NpgsqlDataSource db, string table)
+{
+    private readonly string _table = SqlIdentifier.QuotePostgres(table);
+
+    public async Task<long> CountAsync(CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand($"SELECT count(*) FROM {_table}");
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    public async Task<long> MaxIdAsync(CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand($"SELECT coalesce(max(id), 0) FROM {_table}");
+        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>
+    /// True when PostgreSQL records commit timestamps (track_commit_timestamp=on, set by eng/servers.sh); otherwise the
+    /// rows' updated_at (the writing transaction's start) is the best the store knows.
+    /// </summary>
+    public async Task<bool> TracksCommitTimeAsync(CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand("SELECT current_setting('track_commit_timestamp') = 'on'");
+        return (bool)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>Rows with id &gt; <paramref name="afterId"/>: commit time (or updated_at when not tracked) and updated_at.</summary>
+    public async Task<List<PgRow>> RowsAfterAsync(long afterId, CancellationToken ct)
+    {
+        await using var cmd = db.CreateCommand(
+            $"SELECT id, coalesce(pg_xact_commit_timestamp(xmin), updated_at), updated_at FROM {_table} WHERE id > @after ORDER BY id");
+        cmd.Parameters.AddWithValue("after", afterId);
+        var rows = new List<PgRow>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+            rows.Add(new PgRow(reader.GetInt64(0), reader.GetFieldValue<DateTime>(1), reader.GetFieldValue<DateTime>(2)));
+        return rows;
+    }
+}
+
+/// <summary>A row as the MySQL sink wrote it; synced_at is set by MySQL (UTC_TIMESTAMP(6)) in the writing statement.</summary>
+public readonly record struct MySqlRow(long Id, DateTime UpdatedAt, DateTime SyncedAt);
+
+public sealed class MySqlStore(string connectionString, string table)
+{
+    private readonly string _table = SqlIdentifier.QuoteMySql(table);
+
+    /// <summary>count(*) and count(DISTINCT id) of rows with id &gt; afterId; (0, 0) while the sink has not created the table.</summary>
+    public async Task<(long Rows, long DistinctIds)> CountAsync(long afterId, CancellationToken ct)
+    {
+        await using var conn = new MySqlConnection(connectionString);
+        await conn.OpenAsync(ct);
+        await using var cmd = new MySqlCommand($"SELECT COUNT(*), COUNT(DISTINCT id) FROM {_table} WHERE id > @after", conn);
+        cmd.Parameters.AddWithValue("@after", afterId);
+        try
+        {
+            await using var reader = await cmd.ExecuteReaderAsync(ct);
+            await reader.ReadAsync(ct);
+            return (reader.GetInt64(0), reader.GetInt64(1));
+        }
+        catch (MySqlException e) when (e.Number == 1146) // the sink creates the table at start
+        {
+            return (0, 0);
+        }
+    }
+
+    public async Task<List<MySqlRow>> RowsAfterAsync(long afterId, CancellationToken ct)
+    {
+        await using var conn = new MySqlConnection(connectionString);
+        await conn.OpenAsync(ct);
+        await using var cmd = new MySqlCommand($"SELECT id, updated_at, synced_at FROM {_table} WHERE id > @after ORDER BY id", conn);
+        cmd.Parameters.AddWithValue("@after", afterId);
+        var rows = new List<MySqlRow>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct))
+        {
+            rows.Add(new MySqlRow(reader.GetInt64(0),
+                DateTime.SpecifyKind(reader.GetDateTime(1), DateTimeKind.Utc),
+                DateTime.SpecifyKind(reader.GetDateTime(2), DateTimeKind.Utc)));
+        }
+        return rows;
+    }
+}
+
+/// <summary>High watermarks of a topic (the broker's count of what it holds) and its messages' timestamps.</summary>
+public sealed class KafkaStore : IDisposable
+{
+    private readonly IConsumer<Ignore, Ignore> _marks;
+    private readonly string _bootstrap;
+
+    public KafkaStore(string bootstrap, string topic, int partitions)
+    {
+        _bootstrap = bootstrap;
+        Topic = topic;
+        Partitions = partitions;
+        _marks = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig
+        {
+            BootstrapServers = bootstrap,
+            GroupId = "kp-bench-watermarks", // required by the client, never joined
+            EnableAutoCommit = false,
+        }).SetLogHandler((_, _) => { }).Build();
+    }
+
+    public string Topic { get; }
+    public int Partitions { get; }
+
+    public long[] HighWatermarks() =>
+        Enumerable.Range(0, Partitions)
+            .Select(p => _marks.QueryWatermarkOffsets(new TopicPartition(Topic, p), TimeSpan.FromSeconds(10)).High.Value)
+            .Select(h => Math.Max(0, h))
+            .ToArray();
+
+    public long Count() => HighWatermarks().Sum();
+
+    /// <summary>
+    /// Reads [from, to) of every partition and returns id -> message timestamp. The timestamp is the record's
+    /// CreateTime, set by the source's producer: used only to split the latency into source and sink parts.
+    /// </summary>
+    public Dictionary<long, DateTime> ReadTimestamps(long[] from, long[] to, CancellationToken ct)
+    {
+        var result = new Dictionary<long, DateTime>();
+        using var consumer = new ConsumerBuilder<byte[], Ignore>(new ConsumerConfig
+        {
+            BootstrapServers = _bootstrap,
+            GroupId = "kp-bench-reader",
+            EnableAutoCommit = false,
+            EnablePartitionEof = true,
+        }).SetLogHandler((_, _) => { }).Build();
+        var left = Enumerable.Range(0, Partitions).Where(p => to[p] > from[p]).ToHashSet();
+        consumer.Assign(left.Select(p => new TopicPartitionOffset(Topic, p, from[p])));
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (left.Count > 0 && DateTime.UtcNow < deadline)
+        {
+            ct.ThrowIfCancellationRequested();
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            if (r is null) continue;
+            var p = r.Partition.Value;
+            if (!r.IsPartitionEOF && r.Offset.Value < to[p])
+            {
+                var id = long.Parse(System.Text.Encoding.UTF8.GetString(r.Message.Key), CultureInfo.InvariantCulture);
+                result[id] = r.Message.Timestamp.UtcDateTime;
+            }
+            if (r.IsPartitionEOF || r.Offset.Value + 1 >= to[p]) left.Remove(p);
+        }
+        consumer.Close();
+        return result;
+    }
+
+    public void Dispose() => _marks.Dispose();
+}
+
+/// <summary>An object of the sink's bucket, as the store holds it.</summary>
+public sealed record S3Object(string Key, int Partition, long StartOffset, long ClaimedRecords, DateTime StoredAt, long Bytes)
+{
+    /// <summary>Ids of the object's JSON lines, once read (null before <see cref="S3Inventory.LoadContentsAsync"/>).</summary>
+    public List<long>? Ids { get; set; }
+}
+
+/// <summary>
+/// The sink's bucket: keys (listing), record counts (the x-amz-meta-record-count the sink wrote, for progress only),
+/// contents (the lines themselves, for every check and figure) and stored times.
+/// Stored time: the modification time of s3rver's metadata file for the object, which s3rver writes last, just before
+/// it answers the PUT (the store's own clock, sub-millisecond). Without s3rver's folder: LastModified (whole seconds).
+/// </summary>
+public sealed class S3Inventory(IAmazonS3 s3, string bucket, string prefix, string? s3DataDir)
+{
+    private readonly Dictionary<string, S3Object> _objects = new(StringComparer.Ordinal);
+
+    public IReadOnlyCollection<S3Object> Objects => _objects.Values;
+
+    private int _secondsOnly;
+
+    public string StoredTimeSource => s3DataDir is null || _secondsOnly > 0
+        ? $"S3 LastModified (s3rver: whole seconds) for {(s3DataDir is null ? "all" : _secondsOnly.ToString(CultureInfo.InvariantCulture))} objects"
+        : "mtime of s3rver's metadata file of the object (written when the PUT completes)";
+
+    /// <summary>Lists the bucket and HEADs new objects; returns the sum of their record-count metadata.</summary>
+    public async Task<long> RefreshAsync(CancellationToken ct)
+    {
+        var request = new ListObjectsV2Request { BucketName = bucket, Prefix = prefix };
+        var fresh = new List<Amazon.S3.Model.S3Object>();
+        ListObjectsV2Response response;
+        do
+        {
+            response = await s3.ListObjectsV2Async(request, ct);
+            fresh.AddRange((response.S3Objects ?? []).Where(o => !_objects.ContainsKey(o.Key)));
+            request.ContinuationToken = response.NextContinuationToken;
+        } while (response.IsTruncated == true);
+
+        foreach (var chunk in fresh.Chunk(8))
+        {
+            var heads = await Task.WhenAll(chunk.Select(async o =>
+                (Object: o, Head: await s3.GetObjectMetadataAsync(new GetObjectMetadataRequest { BucketName = bucket, Key = o.Key }, ct))));
+            foreach (var (o, head) in heads)
+            {
+                if (!ObjectKeys.TryParse(o.Key, out var parsed)) throw new InvalidDataException($"object {o.Key} does not have the sink's key layout");
+                var claimed = long.TryParse(head.Metadata[ObjectMetadata.RecordCount], NumberStyles.None, CultureInfo.InvariantCulture, out var c) ? c : 0;
+                _objects[o.Key] = new S3Object(o.Key, parsed.Partition, parsed.StartOffset, claimed, StoredAt(o), o.Size ?? 0);
+            }
+        }
+        return _objects.Values.Sum(o => o.ClaimedRecords);
+    }
+
+    /// <summary>Reads every object not read yet and parses its lines (each must be a valid user record).</summary>
+    public async Task LoadContentsAsync(CancellationToken ct)
+    {
+        foreach (var chunk in _objects.Values.Where(o => o.Ids is null).Chunk(8))
+        {
+            await Task.WhenAll(chunk.Select(async o =>
+            {
+                using var get = await s3.GetObjectAsync(new GetObjectRequest { BucketName = bucket, Key = o.Key }, ct);
+                using var reader = new StreamReader(get.ResponseStream);
+                var ids = new List<long>();
+                while (await reader.ReadLineAsync(ct) is { } line)
+                {
+                    if (line.Length == 0) continue;
+                    ids.Add(UserRecordJson.Deserialize(System.Text.Encoding.UTF8.GetBytes(line)).Id);
+                }
+                o.Ids = ids;
+            }));
+        }
+    }
+
+    private DateTime StoredAt(Amazon.S3.Model.S3Object o)
+    {
+        if (s3DataDir is not null)
+        {
+            var parts = o.Key.Split('/');
+            parts[^1] += "._S3rver_metadata.json";
+            var file = Path.Combine([s3DataDir, bucket, .. parts]);
+            if (File.Exists(file)) return File.GetLastWriteTimeUtc(file);
+        }
+        _secondsOnly++;
+        return (o.LastModified ?? DateTime.MinValue).ToUniversalTime();
+    }
+}
