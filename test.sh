@@ -7,8 +7,10 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 source eng/test-env.sh
 
-results="$KP_ROOT/TestResults"   # ignored by git
-rm -rf "$results"
+# Each test project writes <project>/TestResults/results.trx (ignored by git): one file per project, no name clash.
+trx_files() { find "$KP_ROOT" -path "$KP_ROOT/.data" -prune -o -path '*/node_modules' -prune -o \
+  -path '*/TestResults/results.trx' -type f -print; }
+trx_files | xargs -r rm -f
 
 summary() {   # the last line; a build or run failure with no failed test counts as one failure
   echo "$1 passed, $2 failed$([ "$3" -gt 0 ] && echo ", $3 skipped")"
@@ -34,21 +36,20 @@ if ! dotnet build KafkaPipeline.Local.slnf -nologo -v:minimal -nodeReuse:false; 
 fi
 
 # --blame-hang-timeout: a test hanging for 10 minutes fails the run (with a dump) instead of blocking it forever.
-dotnet test KafkaPipeline.Local.slnf --no-build -nologo --results-directory "$results" \
-  --logger trx --logger "console;verbosity=normal" --blame-hang-timeout 10m "$@"
+dotnet test KafkaPipeline.Local.slnf --no-build -nologo \
+  --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" --blame-hang-timeout 10m "$@"
 test_rc=$?
 stop_servers
 
 passed=0 failed=0 skipped=0 files=0
-for trx in "$results"/*.trx "$results"/*/*.trx; do
-  [ -f "$trx" ] || continue
+while read -r trx; do
   files=$((files + 1))
   counters="$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)"
-  count() { echo "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+  count() { local v; v="$(echo "$counters" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p")"; echo "${v:-0}"; }
   passed=$((passed + $(count passed)))
   failed=$((failed + $(count failed) + $(count error) + $(count timeout) + $(count aborted)))
   skipped=$((skipped + $(count notExecuted)))
-done
+done < <(trx_files)
 
 if [ "$files" -eq 0 ]; then
   echo "test.sh: dotnet test wrote no results (exit code $test_rc)"
@@ -58,6 +59,6 @@ if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "test.sh: dotnet test failed (exit code $test_rc) although no test result says failed: counted as 1 failure"
   failed=1
 fi
-echo "test.sh: results in $results ($files trx)"
+echo "test.sh: results in $(trx_files | sed "s#^$KP_ROOT/##" | tr '\n' ' ')"
 summary "$passed" "$failed" "$skipped"
 [ "$failed" -eq 0 ]
