@@ -212,6 +212,25 @@ public class MySqlSinkTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_second_instance_joining_the_group_mid_flow_loses_and_doubles_nothing()
+    {
+        await using var kit = await MySqlSinkTestKit.CreateAsync();
+        var first = await kit.StartSinkAsync(new Dictionary<string, string> { ["BatchSize"] = "200" });
+        kit.ProduceUsers(Users(3000));
+        await WaitUntilAsync(() => kit.CountRows() > 0, kit); // the first instance is consuming
+
+        // The rebalance revokes partitions from the first instance while it holds uncommitted records.
+        var second = await kit.StartSinkAsync(new Dictionary<string, string> { ["BatchSize"] = "200" });
+        kit.ProduceUsers(Users(3000, firstId: 3001));
+        await kit.WaitForRowsAsync(6000);
+        await kit.WaitForCommittedToEndAsync();
+        AssertTableEquals(Users(6000), kit.ReadTable());
+        Assert.True(kit.Logs.Contains(LogLevel.Information, "Revoked partitions"), kit.Logs.Text);
+        Assert.True(MySqlSinkTestKit.Progress(second).Written > 0, "the second instance got no partitions");
+        Assert.True(MySqlSinkTestKit.Progress(first).Written + MySqlSinkTestKit.Progress(second).Written >= 6000);
+    }
+
+    [Fact]
     public async Task Backlog_throughput_is_reported()
     {
         // Not a speed assertion: correctness of a larger backlog, with the measured rate printed.
