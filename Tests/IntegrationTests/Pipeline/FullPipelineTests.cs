@@ -17,7 +17,7 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
     public async Task TenThousandUsersReachMySqlAndS3ExactlyOnce()
     {
         await using var h = await PipelineHarness.StartAsync(output);
-        h.StartSinks();
+        await h.StartSinksAsync();
         h.StartSource("TimestampIncrementing");
         h.StartGenerator(totalCount: 10_000, ratePerSecond: 20_000, maxBatchSize: 2_000);
         await h.WaitForGeneratorAsync(Patience);
@@ -32,7 +32,7 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
     {
         const int total = 50_000;
         await using var h = await PipelineHarness.StartAsync(output);
-        h.StartSinks();
+        await h.StartSinksAsync();
         h.StartSource("TimestampIncrementing");
         h.StartGenerator(totalCount: total, ratePerSecond: 4_000, maxBatchSize: 1_000);
 
@@ -75,12 +75,14 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
         await using var h = await PipelineHarness.StartAsync(output, brokers: 3, replicationFactor: 3);
         // Broker 1 leads partition 0 at least, so taking it down stalls that partition for producer and consumers.
         h.Cluster.SetPartitionLeader(PipelineHarness.Topic, 0, 1);
-        h.StartSinks();
+        await h.StartSinksAsync();
         h.StartSource("TimestampIncrementing");
         h.StartGenerator(totalCount: 20_000, ratePerSecond: 3_000, maxBatchSize: 1_000);
 
+        // Down while all three Kafka clients are busy: the source producing, both sinks consuming and committing.
         await WaitFor(h, "P_USERS to hold 5,000 messages",
             () => EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic), 5_000);
+        await WaitForSinksToCommit(h, 2_000);
         h.Cluster.SetBrokerDown(1);
         h.Log("broker 1 down");
         await Task.Delay(TimeSpan.FromSeconds(5));
@@ -97,12 +99,11 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
     public async Task MalformedMessagesGoToTheDeadLetterTopicAndEverythingElseFlows()
     {
         await using var h = await PipelineHarness.StartAsync(output);
-        h.StartSinks();
+        await h.StartSinksAsync();
         h.StartSource("TimestampIncrementing");
-        h.StartGenerator(totalCount: 10_000, ratePerSecond: 4_000, maxBatchSize: 1_000);
+        h.StartGenerator(totalCount: 10_000, ratePerSecond: 2_500, maxBatchSize: 1_000);
 
-        await WaitFor(h, "P_USERS to hold 3,000 messages",
-            () => EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic), 3_000);
+        await WaitForSinksToCommit(h, 2_000);
         // Written by someone else into the pipeline's topic: not JSON, and JSON that is no valid user (id 0).
         byte[][] bad =
         [
@@ -152,6 +153,15 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
             });
             h.Log($"DLQ {partition}@{offset}: " + string.Join(" | ", copies.Select(m =>
                 $"{Header(m, PipelineHeaders.DlqStage)}: {Header(m, PipelineHeaders.DlqErrorType)}: {Header(m, PipelineHeaders.DlqError)}")));
+        }
+    }
+
+    private static async Task WaitForSinksToCommit(PipelineHarness h, long records)
+    {
+        foreach (var group in new[] { "mysql-sink", "s3-sink" })
+        {
+            await WaitFor(h, $"{group} to commit {records} records",
+                () => Task.Run(() => CommittedTotal(h.Bootstrap, group, PipelineHarness.Topic, PipelineHarness.Partitions)), records);
         }
     }
 

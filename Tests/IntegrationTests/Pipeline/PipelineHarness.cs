@@ -105,11 +105,16 @@ public sealed class PipelineHarness : IAsyncDisposable
         _output.WriteLine($"pipeline: killed {service} (pid {process.Id}) at {DateTime.UtcNow:HH:mm:ss.fff}");
     }
 
-    /// <summary>Starts the four services with the settings the tests share (plus per-service extras).</summary>
-    public void StartSinks()
+    /// <summary>
+    /// Starts both sinks and waits until each owns the topic's partitions (their log says so), so that the flow the test
+    /// starts next really passes through running sinks rather than waiting for their first group join.
+    /// </summary>
+    public async Task StartSinksAsync()
     {
-        Start(MySqlSink, ("MySqlSink:SummaryInterval", "00:00:05"));
-        Start(S3Sink, ("S3Sink:SummaryInterval", "00:00:05"));
+        var mySql = Start(MySqlSink, ("MySqlSink:SummaryInterval", "00:00:05"));
+        var s3 = Start(S3Sink, ("S3Sink:SummaryInterval", "00:00:05"));
+        await mySql.WaitForOutputAsync("Assigned partitions", TimeSpan.FromSeconds(90));
+        await s3.WaitForOutputAsync($"Assigned {Topic} partition", TimeSpan.FromSeconds(90));
     }
 
     public ServiceProcess StartGenerator(long totalCount, double ratePerSecond, int maxBatchSize = 1000, double updateFraction = 0) =>
