@@ -39,6 +39,12 @@ public sealed class S3SinkOptions : IValidatedOptions
     /// <summary>Cap of the exponential backoff while S3 rejects PUTs.</summary>
     public TimeSpan RetryBackoffMax { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Extra librdkafka consumer properties over the shared defaults (like Connect's consumer.override.*), e.g.
+    /// S3Sink:ConsumerOverrides:session.timeout.ms=10000 for a faster take-over after a crashed instance.
+    /// </summary>
+    public Dictionary<string, string> ConsumerOverrides { get; set; } = [];
+
     /// <summary>Interval of the Information summary line.</summary>
     public TimeSpan SummaryInterval { get; set; } = TimeSpan.FromSeconds(10);
 
@@ -71,6 +77,13 @@ public sealed class S3SinkOptions : IValidatedOptions
             messages.Add($"{section}:RotateInterval must be at most 01:00:00 (got {RotateInterval}).");
         if (!IsKeySegment(TopicsDir))
             messages.Add($"{section}:TopicsDir '{TopicsDir}' must be a non-empty key prefix of letters, digits, '_', '-', '.' or inner '/'.");
+        foreach (var (key, value) in ConsumerOverrides)
+        {
+            if (key is "group.id" or "enable.auto.commit" or "enable.auto.offset.store" or "bootstrap.servers")
+                messages.Add($"{section}:ConsumerOverrides:{key} cannot be overridden (the sink's correctness or its other settings depend on it).");
+            else if (string.IsNullOrWhiteSpace(value))
+                messages.Add($"{section}:ConsumerOverrides:{key} needs a value.");
+        }
         messages.AddRange(Check.Positive($"{section}:RetryBackoffMax", RetryBackoffMax));
         messages.AddRange(Check.Positive($"{section}:SummaryInterval", SummaryInterval));
         return messages;

@@ -83,7 +83,9 @@ public sealed class S3SinkWorker(
         using var dlq = new DeadLetterQueue(
             new ProducerBuilder<byte[]?, byte[]?>(KafkaSettings.Producer(bootstrap, $"{ServiceName}-dlq")).Build(),
             _options.EffectiveDeadLetterTopic);
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaSettings.Consumer(bootstrap, _options.GroupId, ServiceName))
+        var consumerConfig = KafkaSettings.Consumer(bootstrap, _options.GroupId, ServiceName);
+        foreach (var (key, value) in _options.ConsumerOverrides) consumerConfig.Set(key, value);
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig)
             .SetPartitionsAssignedHandler((c, partitions) => OnAssigned(c, partitions, ct))
             .SetPartitionsRevokedHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition), "revoked"))
             .SetPartitionsLostHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition), "lost"))

@@ -131,6 +131,11 @@ public sealed class S3SinkOptionsTests
         Assert.Contains(new S3SinkOptions { DeadLetterTopic = "P_USERS" }.Validate("S3Sink"), m => m.StartsWith("S3Sink:DeadLetterTopic must differ", StringComparison.Ordinal));
 
     [Fact]
+    public void Consumer_overrides_cannot_touch_the_commit_settings() =>
+        Assert.Equal(["S3Sink:ConsumerOverrides:enable.auto.commit cannot be overridden (the sink's correctness or its other settings depend on it)."],
+            new S3SinkOptions { ConsumerOverrides = { ["enable.auto.commit"] = "true", ["session.timeout.ms"] = "6000" } }.Validate("S3Sink"));
+
+    [Fact]
     public void Empty_group_is_named() =>
         Assert.Equal(["S3Sink:GroupId is required."], new S3SinkOptions { GroupId = " " }.Validate("S3Sink"));
 }
