@@ -78,6 +78,7 @@ public sealed class PipelineHarness : IAsyncDisposable
         if (_running.TryGetValue(service, out var old) && !old.HasExited)
             throw new InvalidOperationException($"{service} is already running (pid {old.Id})");
         var env = BaseEnvironment();
+        foreach (var (key, value) in CommonSettings) env[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         foreach (var (key, value) in settings) env[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         _settings[service] = env;
         return Launch(service, env);
@@ -95,6 +96,9 @@ public sealed class PipelineHarness : IAsyncDisposable
     }
 
     public ServiceProcess this[string service] => _running[service];
+
+    /// <summary>Settings every service started from now on gets (e.g. an OTLP endpoint).</summary>
+    public Dictionary<string, string?> CommonSettings { get; } = [];
 
     /// <summary>SIGKILL: no shutdown code runs (no flush, no commit, no offset save), like a crash.</summary>
     public async Task KillAsync(string service)
