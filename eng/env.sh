@@ -41,6 +41,10 @@ export KP_S3_BUCKET="${KP_S3_BUCKET:-users-lake}"
 export KP_S3_ACCESS_KEY="${KP_S3_ACCESS_KEY:-S3RVER}"
 export KP_S3_SECRET_KEY="${KP_S3_SECRET_KEY:-S3RVER}"
 export KP_PG_BIN="${KP_PG_BIN:-/usr/lib/postgresql/15/bin}"
+# ./run.sh only: the embedded Kafka (in memory) and the services' HTTP ports (base, base+1, ...).
+export KP_KAFKA_BROKERS="${KP_KAFKA_BROKERS:-1}"
+export KP_KAFKA_TOPICS="${KP_KAFKA_TOPICS:-P_USERS:4 P_USERS.dlq:1}"
+export KP_SERVICE_PORT_BASE="${KP_SERVICE_PORT_BASE:-5101}"
 export KP_START_TIMEOUT="${KP_START_TIMEOUT:-60}"  # seconds to wait for each server to become ready
 # 1 = wipe the profile's data directory on every start. Default 1: Kafka is in memory, so keeping the
 # databases across restarts would leave them out of step with it. KP_FRESH=0 reuses the data.
