@@ -247,7 +247,7 @@ public sealed class S3SinkWorker(
     }
 
     /// <summary>The line is the value as received, so it must be one valid user record on one line.</summary>
-    internal static UserRecord Validate(byte[]? value)
+    public static UserRecord Validate(byte[]? value)
     {
         if (value is null || value.Length == 0) throw new InvalidRecordException("value is empty (tombstone or empty message)");
         if (value.AsSpan().IndexOfAny((byte)'\n', (byte)'\r') >= 0)
@@ -260,6 +260,7 @@ public sealed class S3SinkWorker(
         var now = Now;
         var due = _open.Values.Where(b => _rotation.Check(b.Records, b.OpenedAt, now) != RotationReason.None).ToList();
         if (due.Count > 0) await FlushAsync(consumer, due, ct);
+        else if (_paused) ResumeConsumption(consumer); // the failed objects' partitions were revoked meanwhile
     }
 
     /// <summary>
@@ -299,9 +300,14 @@ public sealed class S3SinkWorker(
             return;
         }
 
+        ResumeConsumption(consumer);
+    }
+
+    private void ResumeConsumption(IConsumer<byte[]?, byte[]?> consumer)
+    {
         if (_paused)
         {
-            logger.LogInformation("S3 PUTs succeed again; resuming consumption");
+            logger.LogInformation("No S3 PUT pending any more; resuming consumption");
             consumer.Resume(consumer.Assignment);
             _paused = false;
         }

@@ -156,3 +156,26 @@ public sealed class PartitionBufferTests
         Assert.Equal(14, b.EndOffset);
     }
 }
+
+public sealed class RecordValidationTests
+{
+    [Fact]
+    public void A_valid_user_passes_as_is()
+    {
+        var user = new KafkaPipeline.Shared.UserRecord { Id = 7, Name = "A\nB", UpdatedAt = DateTime.UtcNow };
+        Assert.Equal(7, S3SinkWorker.Validate(KafkaPipeline.Shared.UserRecordJson.Serialize(user)).Id);
+    }
+
+    [Theory]
+    [InlineData(null, "empty")]
+    [InlineData("", "empty")]
+    [InlineData("{\"id\":1,\n\"updated_at\":\"2024-01-01T00:00:00Z\"}", "line break")]
+    [InlineData("{ not json", "not a valid user JSON")]
+    [InlineData("{\"id\":0,\"updated_at\":\"2024-01-01T00:00:00Z\"}", "'id'")]
+    public void Records_that_cannot_be_one_json_line_are_rejected_with_the_reason(string? value, string reason)
+    {
+        var e = Assert.Throws<KafkaPipeline.Shared.InvalidRecordException>(
+            () => S3SinkWorker.Validate(value is null ? null : System.Text.Encoding.UTF8.GetBytes(value)));
+        Assert.Contains(reason, e.Message, StringComparison.Ordinal);
+    }
+}
