@@ -59,6 +59,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             Rates = settings.Rates,
             PostgresTime = "", // set below, once the users table exists
             LogDir = settings.LogDir,
+            ServiceEnvironment = settings.ServiceEnvironment,
         };
         Say($"storage: PostgreSQL and MySQL database {name}, bucket {bucket}, embedded Kafka {cluster.BootstrapServers} " +
             $"({settings.Partitions} partitions, keeps all messages: {cluster.KeepsAllMessages(Topic)}); service logs in {settings.LogDir}");
@@ -75,6 +76,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             ["S3__AccessKey"] = settings.S3AccessKey,
             ["S3__SecretKey"] = settings.S3SecretKey,
         };
+        foreach (var (key, value) in settings.ServiceEnvironment) env[key] = value;
 
         // 1. The users of the backfill, written by the Generator as fast as it goes.
         Say($"inserting {settings.Users:N0} users with the Generator");
@@ -140,6 +142,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             }
         }
 
+        report.Machine.LoadAverage += " -> " + LoadAverage() + " at the end";
         Goals(report);
         report.TotalSeconds = Math.Round(_total.Elapsed.TotalSeconds, 1);
         return report;
@@ -151,6 +154,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
         var n = settings.Users;
         Say($"backfill: starting {string.Join(", ", Services)} on {n:N0} users");
         var t0 = DateTime.UtcNow;
+        var ownCpuBefore = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
         var clock = Stopwatch.StartNew();
         foreach (var name in Services) services.Add(PipelineProcess.Start(name, env, settings.LogDir));
 
@@ -182,8 +186,13 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             }
             await Task.Delay(100, ct);
         }
+        var ownCpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - ownCpuBefore;
         foreach (var s in services)
-            report.Memory.Add(new MemoryResult(s.Name, Mb(s.SamplePeakRss()), $"backfill of {n:N0} users"));
+            report.Memory.Add(new MemoryResult(s.Name, Mb(s.SamplePeakRss()), $"backfill of {n:N0} users") { CpuSeconds = s.CpuSeconds() });
+        report.Memory.Add(new MemoryResult("Benchmarks (embedded Kafka + sampling)", Mb(Environment.WorkingSet), $"backfill of {n:N0} users (RSS now)")
+        {
+            CpuSeconds = Math.Round(ownCpu, 2),
+        });
 
         // Flows from the stores' own times: synced_at per row, stored time per object, sampled watermarks.
         var rows = await mysql.RowsAfterAsync(0, ct);
@@ -321,7 +330,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             ? new GoalResult($"p99 PostgreSQL -> MySQL at 1 user/s <= poll interval + 250 ms = {budget:F0} ms", p.P99 <= budget,
                 $"{p.P99:F0} ms (n={p.Count})", "")
             : new GoalResult("p99 PostgreSQL -> MySQL at 1 user/s", null, "not measured", "rate 1 not in --rates"));
-        foreach (var m in r.Memory.Where(m => m.When.StartsWith("backfill", StringComparison.Ordinal)))
+        foreach (var m in r.Memory.Where(m => Services.Contains(m.Service) && m.When.StartsWith("backfill", StringComparison.Ordinal)))
             r.Goals.Add(new GoalResult($"{m.Service} < 200 MB resident", m.PeakRssMegabytes < 200, $"{m.PeakRssMegabytes:F0} MB", "peak (VmHWM) during the backfill"));
     }
 
@@ -396,8 +405,12 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
         var debian = File.Exists("/etc/debian_version") ? " (Debian " + File.ReadAllText("/etc/debian_version").Trim() + ")" : "";
         return new MachineInfo(Read("/proc/cpuinfo", "model name"), Environment.ProcessorCount, Math.Round(memKb / 1048576, 1),
             System.Runtime.InteropServices.RuntimeInformation.OSDescription + debian,
-            System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription, Commit());
+            System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription, Commit())
+        { LoadAverage = LoadAverage() + " at the start" };
     }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";
 
     /// <summary>HEAD of the repository, marked when the measured code has uncommitted changes.</summary>
     private static string Commit()

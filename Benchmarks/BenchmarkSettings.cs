@@ -40,6 +40,9 @@ public sealed record BenchmarkSettings
 
     public int Partitions { get; init; } = 4;
 
+    /// <summary>Extra environment for the service processes (experiments, e.g. DOTNET_gcServer=0); the report lists them.</summary>
+    public IReadOnlyDictionary<string, string> ServiceEnvironment { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Longest wait for the sinks to hold every user of a phase.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(90);
 
@@ -58,6 +61,9 @@ public sealed record BenchmarkSettings
           --postgres/--mysql/--s3-url  servers (default: KP_POSTGRES_CS, KP_MYSQL_CS, KP_S3_URL from eng/env.sh)
           --s3-data-dir DIR    s3rver's data folder, for sub-second stored times (default: $KP_DATA_DIR/s3/objects)
           --logs DIR           service logs (default: a new folder under /tmp)
+          --service-env K=V    extra environment variable for the service processes, repeatable (experiments only;
+                               e.g. DOTNET_gcServer=0 or MySqlSink__StatementRows=100); the report lists them
+          --rates none         skip the latency phases
         """;
 
     /// <summary>Parses the command line; environment variables of eng/env.sh supply the servers.</summary>
@@ -67,6 +73,7 @@ public sealed record BenchmarkSettings
         int? seconds = null;
         double[]? rates = null;
         bool quick = false;
+        var serviceEnv = new Dictionary<string, string>(StringComparer.Ordinal);
         string? json = null, pg = null, my = null, s3 = null, s3Dir = null, logs = null;
         for (var i = 0; i < args.Length; i++)
         {
@@ -82,6 +89,9 @@ public sealed record BenchmarkSettings
             {
                 case "--users": users = ParseLong(arg, value, 1, 100_000_000); break;
                 case "--latency-seconds": seconds = (int)ParseLong(arg, value, 1, 3600); break;
+                case "--rates" when value == "none":
+                    rates = [];
+                    break;
                 case "--rates":
                     rates = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
                         .Select(r => double.TryParse(r, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d is > 0 and <= 100_000
@@ -94,6 +104,11 @@ public sealed record BenchmarkSettings
                 case "--s3-url": s3 = value; break;
                 case "--s3-data-dir": s3Dir = value; break;
                 case "--logs": logs = value; break;
+                case "--service-env":
+                    var eq = value.IndexOf('=', StringComparison.Ordinal);
+                    if (eq <= 0) throw new ArgumentException($"--service-env must be KEY=VALUE, got '{value}'");
+                    serviceEnv[value[..eq]] = value[(eq + 1)..];
+                    break;
                 default: throw new ArgumentException($"unknown argument '{arg}'");
             }
         }
@@ -115,6 +130,7 @@ public sealed record BenchmarkSettings
             S3DataDir = s3Dir,
             S3AccessKey = env("KP_S3_ACCESS_KEY") ?? "S3RVER",
             S3SecretKey = env("KP_S3_SECRET_KEY") ?? "S3RVER",
+            ServiceEnvironment = serviceEnv,
             LogDir = logs ?? Path.Combine(Path.GetTempPath(), $"kp-bench-logs-{DateTime.UtcNow:yyyyMMdd-HHmmss}"),
         };
     }

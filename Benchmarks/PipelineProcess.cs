@@ -91,6 +91,26 @@ public sealed class PipelineProcess : IAsyncDisposable
         return PeakRssBytes;
     }
 
+    /// <summary>User + system CPU seconds used so far (/proc/pid/stat, clock ticks of 1/100 s); null once gone.</summary>
+    public double? CpuSeconds()
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{_process.Id}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // After "pid (comm) ": state is field 3, utime 14 and stime 15 (1-based) of the whole line.
+            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Waits for the process to end by itself (the Generator stops after TotalCount); samples memory meanwhile.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout, CancellationToken ct)
     {

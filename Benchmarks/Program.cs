@@ -28,7 +28,8 @@ Console.CancelKeyPress += (_, e) =>
     cts.Cancel();
 };
 
-var command = "Benchmarks " + string.Join(' ', args);
+// eng/bench.sh passes the command as typed; run directly, the program's own arguments.
+var command = Environment.GetEnvironmentVariable("KP_BENCH_COMMAND") is { Length: > 0 } typed ? typed : "Benchmarks " + string.Join(' ', args);
 var report = await new BenchmarkRunner(settings, Console.Error).RunAsync(command, cts.Token);
 Console.WriteLine();
 Console.WriteLine(ReportWriter.Table(report));

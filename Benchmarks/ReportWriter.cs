@@ -23,8 +23,10 @@ public static class ReportWriter
         var sb = new StringBuilder();
         void Line(string s = "") => sb.AppendLine(s);
         Line($"KafkaPipeline benchmark, {r.StartedUtc:yyyy-MM-dd HH:mm} UTC, commit {r.Machine.Commit}: {(r.Ok ? "OK" : "FAILED")}");
-        Line($"machine: {r.Machine.Cpu}, {r.Machine.Cores} cores, {r.Machine.MemoryGigabytes} GiB, {r.Machine.Os}, {r.Machine.Runtime}");
+        Line($"machine: {r.Machine.Cpu}, {r.Machine.Cores} cores, {r.Machine.MemoryGigabytes} GiB, {r.Machine.Os}, {r.Machine.Runtime}; load average {r.Machine.LoadAverage}");
         Line($"command: {r.Command}");
+        if (r.ServiceEnvironment.Count > 0)
+            Line("EXPERIMENT, services ran with: " + string.Join(" ", r.ServiceEnvironment.Select(e => e.Key + "=" + e.Value)));
         Line($"users {r.Users:N0}, latency {r.LatencySeconds} s per rate, total {r.TotalSeconds:F0} s");
         Line();
         Line("| stage limit (alone) | rate | users/s | MB/s | how |");
@@ -59,9 +61,10 @@ public static class ReportWriter
         if (r.Memory.Count > 0)
         {
             Line();
-            Line("| peak RSS (VmHWM) | MB | during |");
-            Line("|---|---:|---|");
-            foreach (var m in r.Memory) Line(string.Create(c, $"| {m.Service} | {m.PeakRssMegabytes:F0} | {m.When} |"));
+            Line("| peak RSS (VmHWM) | MB | CPU s | during |");
+            Line("|---|---:|---:|---|");
+            foreach (var m in r.Memory)
+                Line(string.Create(c, $"| {m.Service} | {m.PeakRssMegabytes:F0} | {(m.CpuSeconds is { } cpu ? cpu.ToString("F1", c) : "")} | {m.When} |"));
         }
         if (r.Goals.Count > 0)
         {

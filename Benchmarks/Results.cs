@@ -61,11 +61,19 @@ public sealed record LatencyResult(
     Percentiles? KafkaToMySql,
     Percentiles? KafkaToS3);
 
-public sealed record MemoryResult(string Service, double PeakRssMegabytes, string When);
+public sealed record MemoryResult(string Service, double PeakRssMegabytes, string When)
+{
+    /// <summary>CPU seconds (user + system) the process used in the same period, when measured.</summary>
+    public double? CpuSeconds { get; init; }
+}
 
 public sealed record GoalResult(string Goal, bool? Met, string Measured, string Note);
 
-public sealed record MachineInfo(string Cpu, int Cores, double MemoryGigabytes, string Os, string Runtime, string Commit);
+public sealed record MachineInfo(string Cpu, int Cores, double MemoryGigabytes, string Os, string Runtime, string Commit)
+{
+    /// <summary>1-minute load average at the start and at the end: the machine is shared, this says how busy it was.</summary>
+    public string LoadAverage { get; set; } = "";
+}
 
 public sealed record BenchmarkReport
 {
@@ -87,4 +95,5 @@ public sealed record BenchmarkReport
     public bool Ok => Failures.Count == 0;
     public double TotalSeconds { get; set; }
     public string LogDir { get; init; } = "";
+    public IReadOnlyDictionary<string, string> ServiceEnvironment { get; init; } = new Dictionary<string, string>();
 }
