@@ -32,6 +32,9 @@ public static class KafkaSettings
         IsolationLevel = IsolationLevel.ReadCommitted,
         // Fetch as soon as one message is there: the 5-second goal matters more than fetch efficiency at 1 user/s.
         FetchWaitMaxMs = 100,
+        // A sink killed outright is noticed after this long and its partitions move to the restarted instance
+        // (librdkafka's default of 45 s would stall a restart for most of a minute).
+        SessionTimeoutMs = 10_000,
         SocketKeepaliveEnable = true,
     };
 }
