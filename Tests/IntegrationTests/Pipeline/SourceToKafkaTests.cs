@@ -58,6 +58,42 @@ public sealed class SourceToKafkaTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task ARowCommittedLateByALongTransactionIsNotSkippedInTimestampMode()
+    {
+        await using var h = await PipelineHarness.StartAsync(output);
+        // Delay above the long transaction's length: rows younger than 3 s wait, so the late commit is still ahead.
+        h.Start(PipelineHarness.Source, ("Source:Mode", "TimestampIncrementing"), ("Source:Delay", "00:00:03"));
+        h.StartGenerator(totalCount: 6_000, ratePerSecond: 1_000, maxBatchSize: 200);
+        await WaitUntilAsync("the generator to create the table and insert", async () => await PostgresCountAsync(h.Postgres) > 500,
+            Patience, async () => $"{await PostgresCountAsync(h.Postgres)} rows");
+
+        // updated_at defaults to now(), the transaction's start: this row sorts before everything committed meanwhile.
+        long lateId;
+        await using (var conn = new NpgsqlConnection(h.Postgres))
+        {
+            await conn.OpenAsync();
+            await using var tx = await conn.BeginTransactionAsync();
+            await using var insert = new NpgsqlCommand("""
+                INSERT INTO users (name, username, sex, address, mail, birthdate, job, company, ssn, residence)
+                VALUES ('Late Writer', 'late', 'F', 'Nowhere 1', 'late@example.com', '1990-01-01', 'Waiter', 'Slow Ltd', '000-00-0000', 'Nowhere')
+                RETURNING id
+                """, conn, tx);
+            lateId = (long)(await insert.ExecuteScalarAsync())!;
+            await Task.Delay(TimeSpan.FromSeconds(1.5)); // the generator commits ~1,500 later rows meanwhile
+            await tx.CommitAsync();
+        }
+        h.Log($"late row {lateId} committed");
+
+        await h.WaitForGeneratorAsync(Patience);
+        await WaitForTopicAsync(h);
+        var pg = await PostgresUsersAsync(h.Postgres);
+        var topic = await ReadTopicAsync(h.Bootstrap, PipelineHarness.Topic);
+        Assert.True(pg.Keys.Max() > lateId, "no row was committed after the late one");
+        PipelineAssert.TopicHoldsEachVersionOnce(topic, pg);
+        Assert.Equal(6_001, topic.Count);
+    }
+
+    [Fact]
     public async Task UpdatesInTimestampModeArriveAsNewVersionsInKafkaAndMySql()
     {
         await using var h = await PipelineHarness.StartAsync(output);
