@@ -35,7 +35,7 @@ launch() {
 as_user() { local user="$1"; shift; setpriv --reuid="$user" --regid="$(id -g "$user")" --init-groups -- "$@"; }
 
 port_check() {
-  local name="$1" port="$2" who
+  local name="$1" port="$2" variable="$3" who
   if command -v ss >/dev/null; then
     who="$(ss -ltnpH "sport = :$port" 2>/dev/null || true)"
   elif (exec 3<>"/dev/tcp/$KP_HOST/$port") 2>/dev/null; then
@@ -44,7 +44,7 @@ port_check() {
     who=""
   fi
   [ -z "$who" ] || die "port $port for $name is already in use: $who
-  (another server, or ./run.sh / ./test.sh already running?) Stop it or choose another port with the variable shown in eng/env.sh."
+  (another server, or ./run.sh / ./test.sh already running?) Stop it, or choose another port: $variable=<port>."
 }
 
 wait_ready() {
@@ -180,9 +180,9 @@ cmd_start() {
   "$here/install.sh"
 
   if any_running; then say "servers of this profile are still running from an earlier start: stopping them"; stop_all; fi
-  port_check PostgreSQL "$KP_PG_PORT"
-  port_check MariaDB "$KP_MYSQL_PORT"
-  port_check s3rver "$KP_S3_PORT"
+  port_check PostgreSQL "$KP_PG_PORT" KP_PG_PORT
+  port_check MariaDB "$KP_MYSQL_PORT" KP_MYSQL_PORT
+  port_check s3rver "$KP_S3_PORT" KP_S3_PORT
 
   if [ -d "$KP_DATA_DIR" ] && { [ "$KP_FRESH" = 1 ] || [ "$KP_PROFILE" = test ]; }; then
     if [ -f "$marker" ] || [ -z "$(ls -A "$KP_DATA_DIR")" ]; then
