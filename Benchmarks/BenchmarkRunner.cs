@@ -155,6 +155,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
         Say($"backfill: starting {string.Join(", ", Services)} on {n:N0} users");
         var t0 = DateTime.UtcNow;
         var ownCpuBefore = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+        var serversBefore = ServersCpu();
         var clock = Stopwatch.StartNew();
         foreach (var name in Services) services.Add(PipelineProcess.Start(name, env, settings.LogDir));
 
@@ -189,6 +190,11 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
         var ownCpu = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - ownCpuBefore;
         foreach (var s in services)
             report.Memory.Add(new MemoryResult(s.Name, Mb(s.SamplePeakRss()), $"backfill of {n:N0} users") { CpuSeconds = s.CpuSeconds() });
+        foreach (var (server, cpu) in ServersCpu())
+        {
+            if (serversBefore.TryGetValue(server, out var before))
+                report.Memory.Add(new MemoryResult(server + " (server)", 0, $"backfill of {n:N0} users") { CpuSeconds = Math.Round(cpu - before, 2) });
+        }
         report.Memory.Add(new MemoryResult("Benchmarks (embedded Kafka + sampling)", Mb(Environment.WorkingSet), $"backfill of {n:N0} users (RSS now)")
         {
             CpuSeconds = Math.Round(ownCpu, 2),
@@ -289,6 +295,21 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             Math.Round(span > 0 ? (total - 1) / span : total, 1),
             Percentiles.Of(toMySql), Percentiles.Of(toS3), Percentiles.Of(toKafka), Percentiles.Of(kafkaToMySql), Percentiles.Of(kafkaToS3));
         Say($"  PG->MySQL p50/p95/p99/max {Show(result.PostgresToMySql)} ms; PG->S3 {Show(result.PostgresToS3)} ms");
+        return result;
+    }
+
+    /// <summary>CPU seconds so far of the servers eng/servers.sh started (PostgreSQL with its backends), by name.</summary>
+    private Dictionary<string, double> ServersCpu()
+    {
+        var result = new Dictionary<string, double>();
+        if (settings.ServersPidDir is null) return result;
+        foreach (var file in Directory.EnumerateFiles(settings.ServersPidDir, "*.pid"))
+        {
+            if (!int.TryParse(File.ReadAllText(file).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var pid)) continue;
+            var name = Path.GetFileNameWithoutExtension(file);
+            var cpu = name == "postgres" ? ProcessCpu.SecondsWithChildren(pid) : ProcessCpu.Seconds(pid);
+            if (cpu is { } c) result[name] = c;
+        }
         return result;
     }
 

@@ -35,6 +35,9 @@ public sealed record BenchmarkSettings
     /// </summary>
     public string? S3DataDir { get; init; }
 
+    /// <summary>eng/servers.sh's pid folder ($KP_DATA_DIR/pids): lets the report show the servers' CPU during the backfill.</summary>
+    public string? ServersPidDir { get; init; }
+
     /// <summary>Where the services' output goes (one log file per process).</summary>
     public required string LogDir { get; init; }
 
@@ -115,6 +118,7 @@ public sealed record BenchmarkSettings
         pg ??= env("KP_POSTGRES_CS") ?? throw new ArgumentException("no PostgreSQL: pass --postgres or source eng/env.sh (KP_POSTGRES_CS)");
         my ??= env("KP_MYSQL_CS") ?? throw new ArgumentException("no MySQL: pass --mysql or source eng/env.sh (KP_MYSQL_CS)");
         s3 ??= env("KP_S3_URL") ?? throw new ArgumentException("no S3: pass --s3-url or source eng/env.sh (KP_S3_URL)");
+        var pidDir = env("KP_DATA_DIR") is { Length: > 0 } d && Directory.Exists(Path.Combine(d, "pids")) ? Path.Combine(d, "pids") : null;
         if (s3Dir is null && env("KP_DATA_DIR") is { Length: > 0 } dataDir && Directory.Exists(Path.Combine(dataDir, "s3", "objects")))
             s3Dir = Path.Combine(dataDir, "s3", "objects");
         return new BenchmarkSettings
@@ -131,6 +135,7 @@ public sealed record BenchmarkSettings
             S3AccessKey = env("KP_S3_ACCESS_KEY") ?? "S3RVER",
             S3SecretKey = env("KP_S3_SECRET_KEY") ?? "S3RVER",
             ServiceEnvironment = serviceEnv,
+            ServersPidDir = pidDir,
             LogDir = logs ?? Path.Combine(Path.GetTempPath(), $"kp-bench-logs-{DateTime.UtcNow:yyyyMMdd-HHmmss}"),
         };
     }

@@ -91,25 +91,8 @@ public sealed class PipelineProcess : IAsyncDisposable
         return PeakRssBytes;
     }
 
-    /// <summary>User + system CPU seconds used so far (/proc/pid/stat, clock ticks of 1/100 s); null once gone.</summary>
-    public double? CpuSeconds()
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{_process.Id}/stat");
-            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            // After "pid (comm) ": state is field 3, utime 14 and stime 15 (1-based) of the whole line.
-            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-        catch (InvalidOperationException)
-        {
-            return null;
-        }
-    }
+    /// <summary>User + system CPU seconds used so far; null once gone.</summary>
+    public double? CpuSeconds() => ProcessCpu.Seconds(_process.Id);
 
     /// <summary>Waits for the process to end by itself (the Generator stops after TotalCount); samples memory meanwhile.</summary>
     public async Task<int> WaitForExitAsync(TimeSpan timeout, CancellationToken ct)
@@ -191,5 +174,42 @@ public sealed class PipelineProcess : IAsyncDisposable
         return File.Exists(dll) && File.Exists(Path.ChangeExtension(dll, ".runtimeconfig.json"))
             ? dll
             : throw new FileNotFoundException($"{dll} (with its runtimeconfig.json) not found: build {name} in {config} first.");
+    }
+}
+
+/// <summary>CPU time of any process from /proc (clock ticks of 1/100 s), e.g. the database servers.</summary>
+public static class ProcessCpu
+{
+    /// <summary>User + system seconds of <paramref name="pid"/>; null when it does not exist.</summary>
+    public static double? Seconds(int pid) => Read(pid) is { } r ? r.Ticks / 100.0 : null;
+
+    /// <summary>Seconds of <paramref name="pid"/> plus its live children (PostgreSQL: one backend process per connection).</summary>
+    public static double? SecondsWithChildren(int pid)
+    {
+        if (Read(pid) is not { } own) return null;
+        long ticks = own.Ticks;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var child)
+                && Read(child) is { } r && r.Parent == pid)
+                ticks += r.Ticks;
+        }
+        return ticks / 100.0;
+    }
+
+    private static (long Ticks, int Parent)? Read(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            // After "pid (comm) " come state (field 3), ppid (4), ... utime (14), stime (15).
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture),
+                int.Parse(fields[1], CultureInfo.InvariantCulture));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return null;
+        }
     }
 }

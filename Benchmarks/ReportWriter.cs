@@ -64,7 +64,7 @@ public static class ReportWriter
             Line("| peak RSS (VmHWM) | MB | CPU s | during |");
             Line("|---|---:|---:|---|");
             foreach (var m in r.Memory)
-                Line(string.Create(c, $"| {m.Service} | {m.PeakRssMegabytes:F0} | {(m.CpuSeconds is { } cpu ? cpu.ToString("F1", c) : "")} | {m.When} |"));
+                Line(string.Create(c, $"| {m.Service} | {(m.PeakRssMegabytes > 0 ? m.PeakRssMegabytes.ToString("F0", c) : "")} | {(m.CpuSeconds is { } cpu ? cpu.ToString("F1", c) : "")} | {m.When} |"));
         }
         if (r.Goals.Count > 0)
         {
