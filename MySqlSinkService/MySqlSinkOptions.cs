@@ -15,20 +15,12 @@ public enum InsertMode
 }
 
 /// <summary>Settings "MySqlSink:*". Connection strings: ConnectionStrings:emaildb (MySQL) and ConnectionStrings:kafka.</summary>
-public sealed class MySqlSinkOptions : IValidatedOptions
+public sealed class MySqlSinkOptions() : SinkOptions("mysql-sink")
 {
     public const string Section = "MySqlSink";
 
     /// <summary>Most parameters MySQL accepts in one statement (65535) divided by the 13 columns, rounded down.</summary>
     public const int MaxStatementRows = 5000;
-
-    public string TopicPrefix { get; set; } = "P_";
-    public string SourceTable { get; set; } = "users";
-
-    /// <summary>Overrides {TopicPrefix}{SOURCETABLE} when set.</summary>
-    public string? Topic { get; set; }
-
-    public string GroupId { get; set; } = "mysql-sink";
 
     /// <summary>MySQL table written to (created when missing).</summary>
     public string Table { get; set; } = "users";
@@ -44,38 +36,9 @@ public sealed class MySqlSinkOptions : IValidatedOptions
     /// <summary>Rows per multi-row INSERT statement inside the batch's transaction.</summary>
     public int StatementRows { get; set; } = 500;
 
-    /// <summary>Defaults to {topic}.dlq.</summary>
-    public string? DeadLetterTopic { get; set; }
-
-    /// <summary>Cap of the exponential backoff while MySQL is unavailable.</summary>
-    public TimeSpan RetryBackoffMax { get; set; } = TimeSpan.FromSeconds(10);
-
-    /// <summary>Interval of the Information summary line (and of the lag measurement).</summary>
-    public TimeSpan SummaryInterval { get; set; } = TimeSpan.FromSeconds(10);
-
-    public string EffectiveTopic => string.IsNullOrWhiteSpace(Topic) ? TopicNames.ForTable(TopicPrefix, SourceTable) : Topic;
-
-    public string EffectiveDeadLetterTopic =>
-        string.IsNullOrWhiteSpace(DeadLetterTopic) ? TopicNames.DeadLetter(EffectiveTopic) : DeadLetterTopic;
-
-    public IEnumerable<string> Validate(string section)
+    protected override IEnumerable<string> ValidateSink(string section)
     {
         var messages = new List<string>();
-        if (string.IsNullOrWhiteSpace(Topic))
-        {
-            messages.AddRange(Check.Identifier($"{section}:SourceTable", SourceTable));
-            if (TopicPrefix is null || TopicPrefix.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.')))
-                messages.Add($"{section}:TopicPrefix '{TopicPrefix}' may only contain letters, digits, '_', '-' or '.'.");
-        }
-        else if (!IsTopicName(Topic))
-        {
-            messages.Add($"{section}:Topic '{Topic}' is not a valid Kafka topic name (letters, digits, '_', '-', '.', at most 249).");
-        }
-        if (!string.IsNullOrWhiteSpace(DeadLetterTopic) && !IsTopicName(DeadLetterTopic))
-            messages.Add($"{section}:DeadLetterTopic '{DeadLetterTopic}' is not a valid Kafka topic name (letters, digits, '_', '-', '.', at most 249).");
-        if (!string.IsNullOrWhiteSpace(DeadLetterTopic) && DeadLetterTopic == EffectiveTopic)
-            messages.Add($"{section}:DeadLetterTopic must differ from the topic it guards ('{EffectiveTopic}').");
-        messages.AddRange(Check.Required($"{section}:GroupId", GroupId));
         messages.AddRange(Check.Identifier($"{section}:Table", Table));
         if (!Enum.IsDefined(InsertMode))
             messages.Add($"{section}:InsertMode must be Upsert or Insert (got {InsertMode}).");
@@ -84,11 +47,6 @@ public sealed class MySqlSinkOptions : IValidatedOptions
         messages.AddRange(Check.NotNegative($"{section}:BatchLinger", BatchLinger));
         if (BatchLinger > TimeSpan.FromMinutes(1))
             messages.Add($"{section}:BatchLinger must be at most 00:01:00 (got {BatchLinger}).");
-        messages.AddRange(Check.Positive($"{section}:RetryBackoffMax", RetryBackoffMax));
-        messages.AddRange(Check.Positive($"{section}:SummaryInterval", SummaryInterval));
         return messages;
     }
-
-    private static bool IsTopicName(string name) =>
-        name.Length is > 0 and <= 249 && name is not ("." or "..") && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.');
 }
