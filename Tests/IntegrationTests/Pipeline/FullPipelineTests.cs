@@ -103,7 +103,6 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
         h.StartSource("TimestampIncrementing");
         h.StartGenerator(totalCount: 10_000, ratePerSecond: 2_500, maxBatchSize: 1_000);
 
-        await WaitForSinksToCommit(h, 2_000);
         // Written by someone else into the pipeline's topic: not JSON, and JSON that is no valid user (id 0).
         byte[][] bad =
         [
@@ -111,22 +110,29 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
             Encoding.UTF8.GetBytes("""{"id":0,"name":"nobody","updated_at":"2024-01-01T00:00:00.000000Z"}"""),
         ];
         var foreign = new HashSet<(int, long)>();
-        using (var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = h.Bootstrap, Acks = Acks.All })
-                   .SetLogHandler((_, _) => { }).Build())
+        using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = h.Bootstrap, Acks = Acks.All })
+            .SetLogHandler((_, _) => { }).Build();
+        async Task ProduceBad(int i)
         {
-            for (var i = 0; i < bad.Length; i++)
-            {
-                var r = await producer.ProduceAsync(new TopicPartition(PipelineHarness.Topic, i),
-                    new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("bad-" + i), Value = bad[i] });
-                foreign.Add((r.Partition.Value, r.Offset.Value));
-                h.Log($"malformed message {i} at partition {r.Partition.Value} offset {r.Offset.Value}");
-            }
+            var r = await producer.ProduceAsync(new TopicPartition(PipelineHarness.Topic, i),
+                new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("bad-" + i), Value = bad[i] });
+            foreign.Add((r.Partition.Value, r.Offset.Value));
+            h.Log($"malformed message {i} at partition {r.Partition.Value} offset {r.Offset.Value}");
         }
 
+        // One mid-flow, between good records; one after the flow, so it is the last message of its partition (the S3
+        // sink then has no object to put it in and must still get past it).
+        await WaitForSinksToCommit(h, 2_000);
+        await ProduceBad(0);
         await h.WaitForGeneratorAsync(Patience);
+        await WaitForTopicAsync(h, foreign);
+        await ProduceBad(1);
+
         var (pg, topic) = await AssertWholePipelineAsync(h, foreign);
         Assert.Equal(10_000, pg.Count);
         Assert.Equal(10_000 + bad.Length, topic.Count);
+        var last = topic.Where(m => m.Partition == 1).MaxBy(m => m.Offset)!;
+        Assert.True(foreign.Contains((1, last.Offset)), "the second malformed message is not the last of partition 1");
 
         // Each sink dead-letters each bad message once, with its error and origin in headers, and nothing else.
         List<TopicMessage> dlq = [];

@@ -44,21 +44,27 @@ public static class PipelineConvergence
             TimeSpan.FromSeconds(2));
     }
 
-    /// <summary>Until, in every partition, the newest object ends at the partition's high watermark.</summary>
+    /// <summary>
+    /// Until the S3 sink is done with every partition: its newest object, or its committed offset when the last records
+    /// were all dead-lettered (no object holds only dead-lettered records), reaches the partition's high watermark.
+    /// </summary>
     public static async Task WaitForBucketAsync(PipelineHarness h)
     {
-        async Task<(IReadOnlyList<PartitionWatermark> Marks, Dictionary<int, long> Stored)> Read() =>
+        async Task<(IReadOnlyList<PartitionWatermark> Marks, Dictionary<int, long> Stored, Dictionary<int, long> Committed)> Read() =>
             (await EmbeddedKafkaCluster.GetWatermarksAsync(h.Bootstrap, PipelineHarness.Topic),
-             await StoredEndOffsetsAsync(h.S3, h.Bucket, PipelineHarness.Topic));
-        await WaitUntilAsync("the S3 objects to reach the end of every partition", async () =>
+             await StoredEndOffsetsAsync(h.S3, h.Bucket, PipelineHarness.Topic),
+             await Task.Run(() => Committed(h.Bootstrap, "s3-sink", PipelineHarness.Topic, PipelineHarness.Partitions)) ?? []);
+        await WaitUntilAsync("the S3 sink to reach the end of every partition", async () =>
         {
-            var (marks, stored) = await Read();
-            return marks.All(m => m.High == m.Low || (stored.TryGetValue(m.Partition, out var end) && end == m.High));
+            var (marks, stored, committed) = await Read();
+            return marks.All(m => m.High == m.Low ||
+                Math.Max(stored.GetValueOrDefault(m.Partition, -1), committed.GetValueOrDefault(m.Partition, -1)) == m.High);
         }, Patience, async () =>
         {
-            var (marks, stored) = await Read();
+            var (marks, stored, committed) = await Read();
             return string.Join(", ", marks.Select(m =>
-                $"partition {m.Partition}: high watermark {m.High}, objects end at {(stored.TryGetValue(m.Partition, out var e) ? e : "-")}"));
+                $"partition {m.Partition}: high watermark {m.High}, objects end at {(stored.TryGetValue(m.Partition, out var e) ? e : "-")}, " +
+                $"committed {(committed.TryGetValue(m.Partition, out var c) ? c : "-")}"));
         }, TimeSpan.FromSeconds(2));
     }
 

@@ -165,7 +165,11 @@ public static class PipelineData
     }
 
     /// <summary>Sum of committed offsets of a consumer group on the topic (how far a sink got), read without joining the group.</summary>
-    public static long CommittedTotal(string bootstrap, string groupId, string topic, int partitions)
+    public static long CommittedTotal(string bootstrap, string groupId, string topic, int partitions) =>
+        Committed(bootstrap, groupId, topic, partitions) is { } c ? c.Values.Sum() : -1;
+
+    /// <summary>Committed offset per partition (0 when none), or null when the group coordinator cannot be asked.</summary>
+    public static Dictionary<int, long>? Committed(string bootstrap, string groupId, string topic, int partitions)
     {
         using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig
         {
@@ -177,11 +181,11 @@ public static class PipelineData
         {
             var committed = consumer.Committed(
                 Enumerable.Range(0, partitions).Select(p => new TopicPartition(topic, p)), TimeSpan.FromSeconds(10));
-            return committed.Sum(c => Math.Max(0, c.Offset.Value));
+            return committed.ToDictionary(c => c.Partition.Value, c => Math.Max(0, c.Offset.Value));
         }
         catch (KafkaException)
         {
-            return -1;
+            return null;
         }
     }
 
