@@ -82,7 +82,7 @@ public sealed class MySqlSinkWorker(
 
         using var dlq = new DeadLetterQueue(
             new ProducerBuilder<byte[]?, byte[]?>(KafkaSettings.Producer(connections.Kafka, ServiceName + "-dlq")).Build(),
-            o.EffectiveDeadLetterTopic);
+            o.EffectiveDeadLetterTopic, ServiceName);
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaSettings.Consumer(connections.Kafka, o.GroupId, ServiceName))
             .SetErrorHandler((_, e) => logger.Log(e.IsFatal ? LogLevel.Error : LogLevel.Warning,
                 "Kafka consumer: {Reason} ({Code}); librdkafka keeps reconnecting", e.Reason, e.Code))

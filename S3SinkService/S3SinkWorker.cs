@@ -82,7 +82,7 @@ public sealed class S3SinkWorker(
 
         using var dlq = new DeadLetterQueue(
             new ProducerBuilder<byte[]?, byte[]?>(KafkaSettings.Producer(bootstrap, $"{ServiceName}-dlq")).Build(),
-            _options.EffectiveDeadLetterTopic);
+            _options.EffectiveDeadLetterTopic, ServiceName);
         var consumerConfig = KafkaSettings.Consumer(bootstrap, _options.GroupId, ServiceName);
         foreach (var (key, value) in _options.ConsumerOverrides) consumerConfig.Set(key, value);
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig)
@@ -238,7 +238,7 @@ public sealed class S3SinkWorker(
             PipelineTelemetry.Errors.Add(1, ServiceTag);
             logger.LogWarning("{Topic} partition {Partition} offset {Offset}: {Error}; sending it to {DeadLetterTopic}",
                 _topic, partition, offset, e.Message, dlq.Topic);
-            await dlq.SendAsync(record, e, ServiceName, ct);
+            await dlq.SendAsync(record, e, "deserialize", ct);
             _deadLettered++;
             buffer.Skip(offset);
             return;

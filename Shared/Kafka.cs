@@ -32,6 +32,9 @@ public static class KafkaSettings
         IsolationLevel = IsolationLevel.ReadCommitted,
         // Fetch as soon as one message is there: the 5-second goal matters more than fetch efficiency at 1 user/s.
         FetchWaitMaxMs = 100,
+        // A request unanswered this long is retried on a new connection (default 60 s stalled a partition for a
+        // minute after a broker came back).
+        SocketTimeoutMs = 10_000,
         // A sink killed outright is noticed after this long and its partitions move to the restarted instance
         // (librdkafka's default of 45 s would stall a restart for most of a minute).
         SessionTimeoutMs = 10_000,
@@ -47,6 +50,7 @@ public static class PipelineHeaders
     public const string DlqError = "dlq.error.message";
     public const string DlqErrorType = "dlq.error.type";
     public const string DlqStage = "dlq.stage";
+    public const string DlqService = "dlq.service";
     public const string DlqTopic = "dlq.original.topic";
     public const string DlqPartition = "dlq.original.partition";
     public const string DlqOffset = "dlq.original.offset";
@@ -111,7 +115,7 @@ public static class Murmur2Partitioner
 /// Sends records a sink cannot process to the dead-letter topic, with the error in headers, and waits for the ack
 /// so the sink may then commit past them.
 /// </summary>
-public sealed class DeadLetterQueue(IProducer<byte[]?, byte[]?> producer, string topic) : IDisposable
+public sealed class DeadLetterQueue(IProducer<byte[]?, byte[]?> producer, string topic, string service) : IDisposable
 {
     public string Topic { get; } = topic;
 
@@ -125,6 +129,7 @@ public sealed class DeadLetterQueue(IProducer<byte[]?, byte[]?> producer, string
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqError, error.Message);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqErrorType, error.GetType().Name);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqStage, stage);
+        PipelineHeaders.SetString(headers, PipelineHeaders.DlqService, service);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqTopic, record.Topic);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqPartition, record.Partition.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqOffset, record.Offset.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));

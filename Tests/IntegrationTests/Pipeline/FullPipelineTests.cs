@@ -147,7 +147,7 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
             var copies = dlq.Where(m => Header(m, PipelineHeaders.DlqPartition) == partition.ToString(CultureInfo.InvariantCulture)
                                         && Header(m, PipelineHeaders.DlqOffset) == offset.ToString(CultureInfo.InvariantCulture)).ToList();
             Assert.True(copies.Count == 2, $"{copies.Count} dead-letter copies of {partition}@{offset}, expected one per sink");
-            Assert.Equal(2, copies.Select(m => Header(m, PipelineHeaders.DlqStage)).Distinct().Count());
+            Assert.Equal(2, copies.Select(m => Header(m, PipelineHeaders.DlqService)).Distinct().Count());
             var original = topic.Single(m => m.Partition == partition && m.Offset == offset);
             Assert.All(copies, m =>
             {
@@ -158,7 +158,7 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
                 Assert.False(string.IsNullOrWhiteSpace(Header(m, PipelineHeaders.DlqErrorType)), "no dlq.error.type header");
             });
             h.Log($"DLQ {partition}@{offset}: " + string.Join(" | ", copies.Select(m =>
-                $"{Header(m, PipelineHeaders.DlqStage)}: {Header(m, PipelineHeaders.DlqErrorType)}: {Header(m, PipelineHeaders.DlqError)}")));
+                $"{Header(m, PipelineHeaders.DlqService)}/{Header(m, PipelineHeaders.DlqStage)}: {Header(m, PipelineHeaders.DlqErrorType)}: {Header(m, PipelineHeaders.DlqError)}")));
         }
     }
 

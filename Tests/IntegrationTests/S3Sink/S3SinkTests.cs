@@ -154,7 +154,8 @@ public sealed class S3SinkTests
         Assert.All(dead, d =>
         {
             Assert.Equal(Topic, Header(d, PipelineHeaders.DlqTopic));
-            Assert.Equal(S3SinkWorker.ServiceName, Header(d, PipelineHeaders.DlqStage));
+            Assert.Equal("deserialize", Header(d, PipelineHeaders.DlqStage));
+            Assert.Equal(S3SinkWorker.ServiceName, Header(d, PipelineHeaders.DlqService));
             Assert.Equal(nameof(InvalidRecordException), Header(d, PipelineHeaders.DlqErrorType));
             Assert.False(string.IsNullOrWhiteSpace(Header(d, PipelineHeaders.DlqError)));
         });
