@@ -14,8 +14,8 @@ namespace KafkaPipeline.IntegrationTests.Observability;
 /// The four services run in-process against the real servers; an in-process listener (the "in-process exporter")
 /// collects every span and measurement of the "KafkaPipeline" source and meter.
 /// </summary>
-[Collection(PipelineTraceCollection.Name)]
-public sealed class PipelineTraceTests
+[Collection(InProcessTelemetryCollection.Name)]
+public sealed class InProcessTelemetryTests
 {
     private const int Users = 20;
 
@@ -159,9 +159,9 @@ public sealed class PipelineTraceTests
 }
 
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class PipelineTraceCollection
+public sealed class InProcessTelemetryCollection
 {
-    public const string Name = "pipeline-trace";
+    public const string Name = "in-process-telemetry";
 }
 
 internal static class Eventually
