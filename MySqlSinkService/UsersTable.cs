@@ -32,6 +32,30 @@ public sealed class UsersTable
     public string Quoted { get; }
 
     /// <summary>
+    /// MySQL 8.0.19+ spells the upsert with a row alias (`AS new ... c = new.c`); VALUES(c) there is deprecated and
+    /// draws a warning per statement. MariaDB knows only VALUES(c). Set once from the server version, before writing.
+    /// </summary>
+    public bool UseRowAlias
+    {
+        get => _useRowAlias;
+        set
+        {
+            if (value != _useRowAlias) _statements.Clear();
+            _useRowAlias = value;
+        }
+    }
+
+    private bool _useRowAlias;
+
+    /// <summary>True for MySQL 8.0.19 and later; false for MariaDB (whose version string says so) and older MySQL.</summary>
+    public static bool SupportsRowAlias(string serverVersion)
+    {
+        if (serverVersion.Contains("MariaDB", StringComparison.OrdinalIgnoreCase)) return false;
+        var digits = new string(serverVersion.TakeWhile(c => char.IsDigit(c) || c == '.').ToArray());
+        return Version.TryParse(digits, out var v) && v >= new Version(8, 0, 19);
+    }
+
+    /// <summary>
     /// utf8mb4 so any text PostgreSQL holds fits; DATETIME(6) holds the UTC timestamps with PostgreSQL's microsecond
     /// precision; the index on synced_at serves "latest end-to-end latency" queries of the status line.
     /// </summary>
@@ -91,11 +115,14 @@ public sealed class UsersTable
         }
         if (_mode == InsertMode.Upsert)
         {
-            sql.Append(" ON DUPLICATE KEY UPDATE `synced_at` = IF(`updated_at` <=> VALUES(`updated_at`), `synced_at`, VALUES(`synced_at`))");
+            string New(string quoted) => _useRowAlias ? "`new`." + quoted : "VALUES(" + quoted + ")";
+            if (_useRowAlias) sql.Append(" AS `new`");
+            sql.Append(" ON DUPLICATE KEY UPDATE `synced_at` = IF(`updated_at` <=> ").Append(New("`updated_at`"))
+               .Append(", `synced_at`, ").Append(New("`synced_at`")).Append(')');
             foreach (var column in RecordColumns.Skip(1)) // not the key
             {
                 var q = SqlIdentifier.QuoteMySql(column);
-                sql.Append(", ").Append(q).Append(" = VALUES(").Append(q).Append(')');
+                sql.Append(", ").Append(q).Append(" = ").Append(New(q));
             }
         }
         return sql.ToString();

@@ -21,6 +21,7 @@ public static class UsersTableSetup
     {
         using var conn = new MySqlConnection(connectionString);
         conn.Open();
+        table.UseRowAlias = UsersTable.SupportsRowAlias(conn.ServerVersion);
         try
         {
             Execute(conn, table.ProbeSql);

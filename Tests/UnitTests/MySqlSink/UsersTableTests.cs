@@ -85,3 +85,25 @@ public class UsersTableTests
         Assert.Contains("`birthdate`  DATE", ddl);
     }
 }
+
+public sealed class UpsertSyntaxTests
+{
+    [Theory]
+    [InlineData("10.11.6-MariaDB-0+deb12u1", false)]
+    [InlineData("5.5.5-10.11.6-MariaDB", false)]
+    [InlineData("8.0.18", false)]
+    [InlineData("8.0.19", true)]
+    [InlineData("9.7.0", true)]
+    public void Row_alias_only_on_mysql_8_0_19_and_later(string version, bool expected) =>
+        Assert.Equal(expected, MySqlSinkService.UsersTable.SupportsRowAlias(version));
+
+    [Fact]
+    public void Row_alias_statement_uses_new_dot_column_and_no_values_function()
+    {
+        var table = new MySqlSinkService.UsersTable("users", MySqlSinkService.InsertMode.Upsert) { UseRowAlias = true };
+        var sql = table.InsertSql(2);
+        Assert.Contains(" AS `new` ON DUPLICATE KEY UPDATE `synced_at` = IF(`updated_at` <=> `new`.`updated_at`, `synced_at`, `new`.`synced_at`)", sql, StringComparison.Ordinal);
+        Assert.Contains("`residence` = `new`.`residence`", sql, StringComparison.Ordinal);
+        Assert.DoesNotContain("VALUES(", sql, StringComparison.Ordinal);
+    }
+}
