@@ -21,12 +21,15 @@ catch (ArgumentException e)
     return 2;
 }
 
+// Ctrl+C or SIGTERM: cancel, so the service processes are stopped before the program ends.
 using var cts = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) =>
+void OnSignal(System.Runtime.InteropServices.PosixSignalContext context)
 {
-    e.Cancel = true;
+    context.Cancel = true;
     cts.Cancel();
-};
+}
+using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal);
+using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal);
 
 // eng/bench.sh passes the command as typed; run directly, the program's own arguments.
 var command = Environment.GetEnvironmentVariable("KP_BENCH_COMMAND") is { Length: > 0 } typed ? typed : "Benchmarks " + string.Join(' ', args);

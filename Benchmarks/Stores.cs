@@ -209,8 +209,11 @@ public sealed class S3Inventory(IAmazonS3 s3, string bucket, string prefix, stri
             foreach (var (o, head) in heads)
             {
                 if (!ObjectKeys.TryParse(o.Key, out var parsed)) throw new InvalidDataException($"object {o.Key} does not have the sink's key layout");
-                var claimed = long.TryParse(head.Metadata[ObjectMetadata.RecordCount], NumberStyles.None, CultureInfo.InvariantCulture, out var c) ? c : 0;
-                _objects[o.Key] = new S3Object(o.Key, parsed.Partition, parsed.StartOffset, claimed, StoredAt(o), o.Size ?? 0);
+                // s3rver lists an object as soon as its data file exists and writes the metadata after it: an object
+                // without the sink's metadata is still being stored. Take it on a later refresh.
+                if (!long.TryParse(head.Metadata[ObjectMetadata.RecordCount], NumberStyles.None, CultureInfo.InvariantCulture, out var claimed)) continue;
+                if (StoredAt(o) is not { } storedAt) continue;
+                _objects[o.Key] = new S3Object(o.Key, parsed.Partition, parsed.StartOffset, claimed, storedAt, head.ContentLength);
             }
         }
         return _objects.Values.Sum(o => o.ClaimedRecords);
@@ -236,7 +239,8 @@ public sealed class S3Inventory(IAmazonS3 s3, string bucket, string prefix, stri
         }
     }
 
-    private DateTime StoredAt(Amazon.S3.Model.S3Object o)
+    /// <summary>Null while s3rver's metadata file is not there yet (the PUT is still in progress).</summary>
+    private DateTime? StoredAt(Amazon.S3.Model.S3Object o)
     {
         if (s3DataDir is not null)
         {
@@ -244,6 +248,7 @@ public sealed class S3Inventory(IAmazonS3 s3, string bucket, string prefix, stri
             parts[^1] += "._S3rver_metadata.json";
             var file = Path.Combine([s3DataDir, bucket, .. parts]);
             if (File.Exists(file)) return File.GetLastWriteTimeUtc(file);
+            if (Directory.Exists(Path.Combine(s3DataDir, bucket))) return null;
         }
         _secondsOnly++;
         return (o.LastModified ?? DateTime.MinValue).ToUniversalTime();

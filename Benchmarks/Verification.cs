@@ -27,6 +27,8 @@ public static class Verification
             failures.Add($"MySQL holds {mysqlIds.Count} rows but {mysqlSet.Count} distinct ids (doubled users)");
         Compare("MySQL", expected, mysqlSet, failures);
 
+        foreach (var o in s3Objects.Where(o => o.Ids is { } ids && ids.Count != o.ClaimedRecords))
+            failures.Add($"S3 object {o.Key} holds {o.Ids!.Count} lines but its record-count metadata says {o.ClaimedRecords}");
         var lines = s3Objects.SelectMany(o => o.Ids ?? throw new InvalidOperationException($"object {o.Key} was not read")).ToList();
         var s3Set = lines.ToHashSet();
         if (s3Set.Count != lines.Count)
