@@ -79,14 +79,12 @@ public static class Extensions
 
             otel.ConfigureResource(r => r.AddService(serviceName, autoGenerateServiceInstanceId: false));
 
-            otel.WithTracing(tracing =>
+            // Spans are recorded only when they can be exported: the services create one per record, which costs
+            // CPU and memory for nothing when no collector listens.
+            if (useOtlpExporter)
             {
-                tracing.AddSource(TelemetryNames.ActivitySource, serviceName);
-                if (useOtlpExporter)
-                {
-                    tracing.AddOtlpExporter();
-                }
-            });
+                otel.WithTracing(tracing => tracing.AddSource(TelemetryNames.ActivitySource, serviceName).AddOtlpExporter());
+            }
 
             otel.WithMetrics(metrics =>
             {
