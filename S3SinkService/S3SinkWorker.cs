@@ -320,7 +320,7 @@ public sealed class S3SinkWorker(
     private async Task<Exception?> TryPutAsync(PartitionBuffer buffer, CancellationToken ct)
     {
         var key = Key(buffer);
-        var request = S3Extensions.PlainPut(_s3Options.Bucket, key, buffer.Body.ToArray(), "application/x-ndjson");
+        var request = S3Extensions.PlainPut(_s3Options.Bucket, key, buffer.Body, "application/x-ndjson");
         request.Metadata.Add(ObjectMetadata.Topic, _topic);
         request.Metadata.Add(ObjectMetadata.Partition, buffer.Partition.ToString(CultureInfo.InvariantCulture));
         request.Metadata.Add(ObjectMetadata.StartOffset, buffer.StartOffset.ToString(CultureInfo.InvariantCulture));

@@ -56,11 +56,14 @@ public static class S3Extensions
     /// PUT with a plain (not aws-chunked) body: s3rver and some S3-compatible servers store the chunk framing as
     /// object bytes otherwise (AWSSDK v4 default).
     /// </summary>
-    public static PutObjectRequest PlainPut(string bucket, string key, byte[] body, string contentType) => new()
+    public static PutObjectRequest PlainPut(string bucket, string key, ReadOnlyMemory<byte> body, string contentType) => new()
     {
         BucketName = bucket,
         Key = key,
-        InputStream = new MemoryStream(body, writable: false),
+        // Over the caller's buffer, not a copy: objects are megabytes and the sink keeps its memory low.
+        InputStream = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(body, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(body.ToArray(), writable: false),
         ContentType = contentType,
         UseChunkEncoding = false,
         AutoCloseStream = true,

@@ -52,12 +52,19 @@ public sealed class SourceWorker(
 
         var summary = Stopwatch.StartNew();
         long published = 0, skipped = 0, lastPublished = 0;
+        Task<IReadOnlyList<SourceRow>>? nextBatch = null;
         while (!ct.IsCancellationRequested)
         {
-            var rows = await RetryAsync("read from PostgreSQL", c => reader.ReadAfterAsync(position, c), ct);
+            var rows = await (nextBatch ?? RetryAsync("read from PostgreSQL", c => reader.ReadAfterAsync(position, c), ct));
+            nextBatch = null;
             PipelineTelemetry.RecordsIn.Add(rows.Count, s_service);
             if (rows.Count > 0)
             {
+                var last = reader.PositionOf(rows[^1].User);
+                // A full batch means more is waiting: read the next one while Kafka acknowledges this one. Reading
+                // ahead changes nothing durable; the position is still saved only after the acks.
+                if (rows.Count == _options.BatchSize)
+                    nextBatch = RetryAsync("read from PostgreSQL", c => reader.ReadAfterAsync(last, c), ct);
                 var toSend = rows;
                 if (position < replayUpTo)
                 {
@@ -65,7 +72,7 @@ public sealed class SourceWorker(
                     skipped += rows.Count - toSend.Count;
                 }
                 await kafka.PublishAsync(_options.Topic, tail.PartitionCount, toSend, ct);
-                position = reader.PositionOf(rows[^1].User);
+                position = last;
                 await RetryAsync("save the source position", c => offsets.SaveAsync(position, c), ct);
                 published += toSend.Count;
             }

@@ -57,7 +57,7 @@ public sealed class S3RuntimeTests
     {
         using var bucket = await TestServers.CreateS3BucketAsync();
         for (var i = 0; i < 25; i++)
-            await bucket.Client.PutObjectAsync(S3Extensions.PlainPut(bucket.Name, $"k/{i:D3}", [(byte)i], "application/octet-stream"));
+            await bucket.Client.PutObjectAsync(S3Extensions.PlainPut(bucket.Name, $"k/{i:D3}", new[] { (byte)i }, "application/octet-stream"));
 
         var keys = new List<string>();
         var request = new ListObjectsV2Request { BucketName = bucket.Name, MaxKeys = 10 };
