@@ -11,7 +11,10 @@ public sealed record SinkConnections(string MySql, string Kafka);
 /// <summary>Running totals, for the summary line and for tests.</summary>
 public sealed class MySqlSinkProgress
 {
-    private long _written, _deadLettered, _commits, _writeTicks;
+    private long _consumed, _written, _deadLettered, _commits, _writeTicks;
+
+    /// <summary>Records taken into a batch (consumed, not necessarily written yet).</summary>
+    public long Consumed => Interlocked.Read(ref _consumed);
     public long Written => Interlocked.Read(ref _written);
     public long DeadLettered => Interlocked.Read(ref _deadLettered);
     public long Commits => Interlocked.Read(ref _commits);
@@ -19,6 +22,7 @@ public sealed class MySqlSinkProgress
     /// <summary>Time spent in MySQL writes (transactions, including failed attempts).</summary>
     public TimeSpan WriteTime => TimeSpan.FromTicks(Interlocked.Read(ref _writeTicks));
 
+    internal void AddConsumed() => Interlocked.Increment(ref _consumed);
     internal void AddWriteTime(TimeSpan t) => Interlocked.Add(ref _writeTicks, t.Ticks);
     public double? LastLatencyMs { get; internal set; }
     public long Lag { get; internal set; } = -1;
@@ -35,6 +39,8 @@ public sealed class MySqlSinkProgress
 /// Consumes the topic, writes batches to MySQL and commits the Kafka offsets only after the MySQL transaction
 /// committed (and the batch's bad records were acknowledged by the dead-letter topic). At-least-once delivery made
 /// exactly-once in effect by the idempotent upsert.
+/// One batch is written on a background task while the next one is consumed; never two writes at once, and a batch's
+/// offsets are committed before the next write starts, so batches reach MySQL and Kafka in order.
 /// </summary>
 public sealed class MySqlSinkWorker(
     IOptions<MySqlSinkOptions> options,
@@ -47,9 +53,14 @@ public sealed class MySqlSinkWorker(
     private static readonly KeyValuePair<string, object?> s_sinkTag = new("sink", "mysql");
     private static readonly TimeSpan s_lagInterval = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan s_firstRetryDelay = TimeSpan.FromMilliseconds(250);
+    // Waiting longer than this for the previous write (MySQL slow or down) pauses the partitions while polling.
+    private static readonly TimeSpan s_pauseAfter = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan s_stopLimit = TimeSpan.FromSeconds(5);
 
     private readonly MySqlSinkOptions _options = options.Value;
-    private readonly SinkBatch _batch = new();
+    // The batch being consumed; the one being written (at most one) is _inFlight.
+    private SinkBatch _batch = new();
+    private InFlightWrite? _inFlight;
     // Records that arrived from newly assigned partitions while a batch was being retried; they start the next batch.
     private readonly List<ConsumeResult<byte[]?, byte[]?>> _carry = [];
     private readonly Dictionary<TopicPartition, long> _committed = [];
@@ -98,27 +109,54 @@ public sealed class MySqlSinkWorker(
 
         _summaryStartTicks = Environment.TickCount64;
         _nextSummaryTicks = _summaryStartTicks + (long)o.SummaryInterval.TotalMilliseconds;
+        // Writes run on their own token: a stop lets them finish (within s_stopLimit) instead of aborting them.
+        using var writes = new CancellationTokenSource();
         try
         {
-            while (!ct.IsCancellationRequested)
+            try
             {
-                var record = NextRecord(consumer);
-                if (record is not null)
+                while (!ct.IsCancellationRequested)
                 {
-                    _batch.Add(record);
-                    PipelineTelemetry.RecordsIn.Add(1, s_serviceTag);
+                    var record = NextRecord(consumer);
+                    if (record is not null)
+                    {
+                        _batch.Add(record);
+                        progress.AddConsumed();
+                        PipelineTelemetry.RecordsIn.Add(1, s_serviceTag);
+                    }
+                    if (_batch.Count >= o.BatchSize ||
+                        (_batch.Count > 0 && Environment.TickCount64 - _batch.StartedTicks >= (long)o.BatchLinger.TotalMilliseconds))
+                    {
+                        await FlushAsync(consumer, writer, dlq, writes.Token, ct);
+                    }
+                    else if (_inFlight is { Task.IsCompleted: true })
+                    {
+                        await CompleteWriteAsync(consumer, ct); // commit its offsets now, not at the next flush
+                    }
+                    Tick(consumer);
                 }
-                if (_batch.Count >= o.BatchSize ||
-                    (_batch.Count > 0 && Environment.TickCount64 - _batch.StartedTicks >= (long)o.BatchLinger.TotalMilliseconds))
-                {
-                    await FlushAsync(consumer, writer, dlq, ct);
-                }
-                Tick(consumer);
             }
-            await FinalFlushAsync(consumer, writer, dlq);
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                // Stopped while waiting for a write: the final flush below still gives it its chance.
+            }
+            await FinalFlushAsync(consumer, writer, dlq, writes);
         }
         finally
         {
+            // Never leave a write running on a closed consumer and a disposed dead-letter producer.
+            await writes.CancelAsync();
+            if (_inFlight is not null)
+            {
+                try
+                {
+                    await _inFlight.Task;
+                }
+                catch (Exception)
+                {
+                    // Cancelled, or its error was already thrown from the loop.
+                }
+            }
             // Records not yet written are not committed: the group hands them out again (to us or another instance).
             try
             {
@@ -135,17 +173,20 @@ public sealed class MySqlSinkWorker(
     /// On a graceful stop, writes and commits what was already consumed (a few seconds at most), so a restart does not
     /// replay it. Giving up is safe: nothing uncommitted is lost, it is redelivered.
     /// </summary>
-    private async Task FinalFlushAsync(IConsumer<byte[]?, byte[]?> consumer, MySqlUserWriter writer, DeadLetterQueue dlq)
+    private async Task FinalFlushAsync(IConsumer<byte[]?, byte[]?> consumer, MySqlUserWriter writer, DeadLetterQueue dlq,
+        CancellationTokenSource writes)
     {
-        if (_batch.Count == 0) return;
-        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        if (_batch.Count == 0 && _inFlight is null) return;
+        writes.CancelAfter(s_stopLimit);
         try
         {
-            await FlushAsync(consumer, writer, dlq, limit.Token);
+            if (_batch.Count > 0) await FlushAsync(consumer, writer, dlq, writes.Token, writes.Token);
+            await CompleteWriteAsync(consumer, writes.Token);
         }
         catch (OperationCanceledException)
         {
-            logger.LogWarning("Stopping: {Count} consumed records not written in time; they are redelivered on the next start", _batch.Count);
+            logger.LogWarning("Stopping: {Count} consumed records not written in time; they are redelivered on the next start",
+                _batch.Count + (_inFlight?.Batch.Count ?? 0));
         }
     }
 
@@ -157,9 +198,10 @@ public sealed class MySqlSinkWorker(
             _carry.RemoveAt(0);
             return carried;
         }
-        // An empty batch waits up to 1 s (so the summary and lag keep ticking); a partial one only for its linger.
+        // An empty batch waits up to 1 s (so the summary and lag keep ticking; 100 ms while a write is in flight, so its
+        // offsets are committed soon after it ends); a partial one only for its linger.
         var timeout = _batch.Count == 0
-            ? TimeSpan.FromSeconds(1)
+            ? TimeSpan.FromMilliseconds(_inFlight is null ? 1000 : 100)
             : TimeSpan.FromMilliseconds(Math.Max(0, (long)_options.BatchLinger.TotalMilliseconds - (Environment.TickCount64 - _batch.StartedTicks)));
         try
         {
@@ -182,58 +224,56 @@ public sealed class MySqlSinkWorker(
         var set = partitions.ToHashSet();
         _carry.RemoveAll(r => set.Contains(r.TopicPartition));
         foreach (var p in partitions) _committed.Remove(p);
+        if (_inFlight is { } write)
+        {
+            // The batch being written may hold records of these partitions. Wait for a MySQL attempt in progress (the
+            // new owner must not write them before it), then leave them out of any retry and do not commit their offsets.
+            write.AttemptGate.Wait();
+            try
+            {
+                write.Revoked.UnionWith(partitions);
+            }
+            finally
+            {
+                write.AttemptGate.Release();
+            }
+        }
         logger.LogInformation("Revoked partitions {Partitions}; dropped {Dropped} uncommitted records (they are redelivered)",
             string.Join(", ", partitions.Select(p => p.Partition.Value)), before - _batch.Count - _carry.Count);
     }
 
-    private async Task FlushAsync(IConsumer<byte[]?, byte[]?> consumer, MySqlUserWriter writer, DeadLetterQueue dlq, CancellationToken ct)
+    /// <summary>Waits for the previous write (and commits its offsets), then starts writing the batch consumed since.</summary>
+    private async Task FlushAsync(IConsumer<byte[]?, byte[]?> consumer, MySqlUserWriter writer, DeadLetterQueue dlq,
+        CancellationToken writeCt, CancellationToken ct)
     {
-        var startedAt = _batch.StartedAt ?? DateTimeOffset.UtcNow;
-        var paused = new RetryState();
-        List<PendingRow> parsed = [];
-        List<PendingRow> toWrite = [];
-        List<RejectedRecord> rejected = [];
+        await CompleteWriteAsync(consumer, ct);
+        if (_batch.Count == 0) return; // a rebalance during the wait took its records away
+        _inFlight = new InFlightWrite(_batch, w => WriteAsync(w, writer, dlq, writeCt));
+        _batch = new SinkBatch();
+    }
 
-        // 1. MySQL: one transaction for the batch, retried until it commits (never skipped).
-        await RetryAsync(consumer, paused, "MySQL", () =>
+    /// <summary>
+    /// Waits for the write in flight, polling the consumer so rebalances are served and the group keeps this member;
+    /// then commits the offsets of the partitions still owned. A no-op without a write in flight.
+    /// </summary>
+    private async Task CompleteWriteAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken ct)
+    {
+        if (_inFlight is not { } write) return;
+        var paused = false;
+        if (!write.Task.IsCompleted) await Task.WhenAny(write.Task, Task.Delay(s_pauseAfter, ct));
+        if (!write.Task.IsCompleted)
         {
-            (parsed, rejected) = _batch.Parse(); // again on a retry: a rebalance may have taken records away
-            toWrite = _options.InsertMode == InsertMode.Upsert ? SinkBatch.LastVersionWins(parsed) : parsed;
-            var watch = Stopwatch.StartNew();
-            List<(PendingRow Row, MySql.Data.MySqlClient.MySqlException Error)> failures;
-            try
-            {
-                failures = writer.Write(toWrite);
-            }
-            finally
-            {
-                progress.AddWriteTime(watch.Elapsed);
-            }
-            if (failures.Count > 0)
-            {
-                var failed = failures.Select(f => f.Row).ToHashSet();
-                toWrite = toWrite.Where(r => !failed.Contains(r)).ToList();
-                rejected.AddRange(failures.Select(f => new RejectedRecord(f.Row.Source, f.Error, "mysql-write")));
-            }
-            return Task.CompletedTask;
-        }, ct);
-        var committedAt = DateTime.UtcNow;
-
-        // 2. Dead-letter topic: every bad record acknowledged before its offset is committed.
-        if (rejected.Count > 0)
-        {
-            foreach (var r in rejected)
-            {
-                logger.LogWarning("Dead-lettering {Topic}/{Partition}@{Offset} to {Dlq} ({Stage}): {Error}",
-                    r.Source.Topic, r.Source.Partition.Value, r.Source.Offset.Value, dlq.Topic, r.Stage, r.Error.Message);
-                PipelineTelemetry.Errors.Add(1, s_serviceTag, new("stage", r.Stage));
-            }
-            await RetryAsync(consumer, paused, "the dead-letter topic " + dlq.Topic,
-                () => Task.WhenAll(rejected.Select(r => dlq.SendAsync(r.Source, r.Error, r.Stage, ct))), ct);
+            // MySQL is slow or down and the write retries: consume nothing more (the next batch is already here).
+            consumer.Pause(consumer.Assignment);
+            paused = true;
+            while (!write.Task.IsCompleted) PollWhileWaiting(consumer, TimeSpan.FromMilliseconds(100), ct);
         }
+        var result = await write.Task;
+        _inFlight = null;
 
-        // 3. Kafka offsets: one past the last record of each partition, written or dead-lettered.
-        var offsets = _batch.NextOffsets();
+        // Kafka offsets: one past the last record of each partition, written or dead-lettered; none for partitions
+        // revoked meanwhile (their new owner reads them again, and the upsert makes the rewrite harmless).
+        var offsets = write.Batch.NextOffsets().Where(o => !write.Revoked.Contains(o.TopicPartition)).ToList();
         if (offsets.Count > 0)
         {
             try
@@ -249,22 +289,82 @@ public sealed class MySqlSinkWorker(
             }
         }
 
-        Record(parsed, toWrite, rejected, startedAt, committedAt);
-        progress.Committed(toWrite.Count, rejected.Count);
-        _batch.Clear();
-        if (paused.Paused) consumer.Resume(consumer.Assignment);
+        Record(result.Parsed, result.Written, result.Rejected, write.Batch.StartedAt ?? DateTimeOffset.UtcNow, result.CommittedAt);
+        progress.Committed(result.Written.Count, result.Rejected.Count);
+        if (paused) consumer.Resume(consumer.Assignment);
     }
 
-    private sealed class RetryState
+    /// <summary>Runs on a background task: parses the batch, writes it to MySQL, dead-letters what cannot be written.</summary>
+    private async Task<WriteResult> WriteAsync(InFlightWrite write, MySqlUserWriter writer, DeadLetterQueue dlq, CancellationToken ct)
     {
-        public bool Paused;
+        var (parsed, rejected) = write.Batch.Parse();
+        var rows = _options.InsertMode == InsertMode.Upsert ? SinkBatch.LastVersionWins(parsed) : parsed;
+        List<PendingRow> written = [];
+        List<(PendingRow Row, MySql.Data.MySqlClient.MySqlException Error)> failures = [];
+
+        // 1. MySQL: one transaction for the batch, retried until it commits (never skipped).
+        await RetryAsync("MySQL", write.Batch.Count, async () =>
+        {
+            await write.AttemptGate.WaitAsync(ct);
+            var watch = Stopwatch.StartNew();
+            try
+            {
+                // Records of partitions revoked since the batch was taken are their new owner's to write.
+                var toWrite = write.Revoked.Count == 0 ? rows : rows.Where(r => !write.Revoked.Contains(r.Source.TopicPartition)).ToList();
+                failures = writer.Write(toWrite);
+                var failed = failures.Select(f => f.Row).ToHashSet();
+                written = failed.Count == 0 ? toWrite : toWrite.Where(r => !failed.Contains(r)).ToList();
+            }
+            finally
+            {
+                progress.AddWriteTime(watch.Elapsed);
+                write.AttemptGate.Release();
+            }
+        }, ct);
+        var committedAt = DateTime.UtcNow;
+        rejected.AddRange(failures.Select(f => new RejectedRecord(f.Row.Source, f.Error, "mysql-write")));
+
+        // 2. Dead-letter topic: every bad record acknowledged before its offset is committed.
+        if (rejected.Count > 0)
+        {
+            foreach (var r in rejected)
+            {
+                logger.LogWarning("Dead-lettering {Topic}/{Partition}@{Offset} to {Dlq} ({Stage}): {Error}",
+                    r.Source.Topic, r.Source.Partition.Value, r.Source.Offset.Value, dlq.Topic, r.Stage, r.Error.Message);
+                PipelineTelemetry.Errors.Add(1, s_serviceTag, new("stage", r.Stage));
+            }
+            await RetryAsync("the dead-letter topic " + dlq.Topic, rejected.Count,
+                () => Task.WhenAll(rejected.Select(r => dlq.SendAsync(r.Source, r.Error, r.Stage, ct))), ct);
+        }
+        return new WriteResult(parsed, written, rejected, committedAt);
     }
+
+    /// <summary>A batch handed to the background writer.</summary>
+    private sealed class InFlightWrite
+    {
+        public InFlightWrite(SinkBatch batch, Func<InFlightWrite, Task<WriteResult>> write)
+        {
+            Batch = batch;
+            Task = System.Threading.Tasks.Task.Run(() => write(this), CancellationToken.None);
+        }
+
+        public SinkBatch Batch { get; }
+        public Task<WriteResult> Task { get; }
+
+        /// <summary>Held during each MySQL attempt; a revocation takes it to wait for the attempt to end.</summary>
+        public SemaphoreSlim AttemptGate { get; } = new(1, 1);
+
+        /// <summary>Partitions revoked since the write started (guarded by AttemptGate while the write runs).</summary>
+        public HashSet<TopicPartition> Revoked { get; } = [];
+    }
+
+    private sealed record WriteResult(List<PendingRow> Parsed, List<PendingRow> Written, List<RejectedRecord> Rejected, DateTime CommittedAt);
 
     /// <summary>
-    /// Runs <paramref name="action"/> until it succeeds, backing off exponentially up to RetryBackoffMax. While waiting
-    /// the partitions are paused and the consumer keeps polling, so the group does not evict it (max.poll.interval.ms).
+    /// Runs <paramref name="action"/> until it succeeds, backing off exponentially up to RetryBackoffMax. Meanwhile the
+    /// consume loop fills at most the next batch, then pauses the partitions and keeps polling (see CompleteWriteAsync).
     /// </summary>
-    private async Task RetryAsync(IConsumer<byte[]?, byte[]?> consumer, RetryState state, string waitingFor, Func<Task> action, CancellationToken ct)
+    private async Task RetryAsync(string waitingFor, int count, Func<Task> action, CancellationToken ct)
     {
         var delay = s_firstRetryDelay;
         for (var attempt = 1; ; attempt++)
@@ -279,13 +379,8 @@ public sealed class MySqlSinkWorker(
             {
                 PipelineTelemetry.Errors.Add(1, s_serviceTag, new("stage", "retry"));
                 logger.LogWarning("Waiting for {What}: writing {Count} records failed (attempt {Attempt}), retrying in {Delay} ms: {Error}",
-                    waitingFor, _batch.Count, attempt, (int)delay.TotalMilliseconds, e.Message);
-                if (!state.Paused)
-                {
-                    consumer.Pause(consumer.Assignment);
-                    state.Paused = true;
-                }
-                PollWhileWaiting(consumer, delay, ct);
+                    waitingFor, count, attempt, (int)delay.TotalMilliseconds, e.Message);
+                await Task.Delay(delay, ct);
                 delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, _options.RetryBackoffMax.Ticks));
             }
         }

@@ -153,6 +153,37 @@ public class MySqlSinkTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task During_an_outage_consumes_at_most_the_next_batch_beside_the_one_being_retried()
+    {
+        const int batch = 50;
+        await using var kit = await MySqlSinkTestKit.CreateAsync();
+        await using var proxy = TcpProxy.ForMySql(kit.MySql);
+        proxy.Start();
+        var app = await kit.StartSinkAsync(new Dictionary<string, string>
+        {
+            // A long linger: every batch is full, so the bound below is exact.
+            ["BatchSize"] = batch.ToString(), ["BatchLinger"] = "00:00:10", ["RetryBackoffMax"] = "00:00:00.500",
+        }, proxy.Rewrite(kit.MySql));
+        var progress = MySqlSinkTestKit.Progress(app);
+        kit.ProduceUsers(Users(200));
+        await kit.WaitForRowsAsync(200);
+        await kit.WaitForCommittedToEndAsync();
+        var committedBefore = kit.Committed();
+
+        // MySQL down while 1000 records wait in Kafka: one batch retries, the next one is consumed, then nothing more.
+        proxy.Stop();
+        kit.ProduceUsers(Users(1000, firstId: 201));
+        await WaitUntilAsync(() => kit.Logs.Lines.Count(l => l.Level == LogLevel.Warning && l.Message.StartsWith("Waiting for MySQL: writing", StringComparison.Ordinal)) >= 6, kit);
+        Assert.InRange(progress.Consumed, 200 + batch + 1, 200 + 2 * batch);
+        Assert.Equal(committedBefore, kit.Committed());
+
+        proxy.Start();
+        await kit.WaitForRowsAsync(1200);
+        await kit.WaitForCommittedToEndAsync();
+        AssertTableEquals(Users(1200), kit.ReadTable());
+    }
+
+    [Fact]
     public async Task Insert_mode_sends_replayed_ids_to_the_dead_letter_topic_and_leaves_the_table_unchanged()
     {
         await using var kit = await MySqlSinkTestKit.CreateAsync();
