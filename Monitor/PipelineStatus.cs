@@ -96,7 +96,8 @@ public sealed class PipelineStatus(string postgres, string kafka, string mysql, 
                 objects++;
                 if (_objectRecords.ContainsKey(o.Key)) continue;
                 var meta = await _s3.GetObjectMetadataAsync(bucket, o.Key, ct);
-                _objectRecords[o.Key] = long.TryParse(meta.Metadata["record-count"], out var c) ? c : 0;
+                // No metadata yet: s3rver is still storing the object (it writes metadata last); ask again next time.
+                if (long.TryParse(meta.Metadata["record-count"], out var c)) _objectRecords[o.Key] = c;
             }
             request.ContinuationToken = page.NextContinuationToken;
         } while (page.IsTruncated == true);
