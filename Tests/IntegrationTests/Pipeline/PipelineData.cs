@@ -218,7 +218,8 @@ public static class PipelineData
         foreach (var k in last)
         {
             var head = await s3.GetObjectMetadataAsync(bucket, k.Key);
-            ends[k.Parsed!.Value.Partition] = long.Parse(head.Metadata["end-offset"], CultureInfo.InvariantCulture);
+            // s3rver writes the metadata after the data: an object without it is still being stored.
+            if (head.Metadata["end-offset"] is { } end) ends[k.Parsed!.Value.Partition] = long.Parse(end, CultureInfo.InvariantCulture);
         }
         return ends;
     }
