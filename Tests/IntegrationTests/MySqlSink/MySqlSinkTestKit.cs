@@ -155,22 +155,7 @@ internal sealed class MySqlSinkTestKit : IAsyncDisposable
         var rows = new List<StoredUser>();
         while (reader.Read())
         {
-            rows.Add(new StoredUser(new UserRecord
-            {
-                Id = reader.GetInt64(0),
-                Name = reader.GetString(1),
-                Username = reader.GetString(2),
-                Sex = reader.GetString(3),
-                Address = reader.GetString(4),
-                Mail = reader.GetString(5),
-                Birthdate = DateOnly.FromDateTime(reader.GetDateTime(6)),
-                Job = reader.GetString(7),
-                Company = reader.GetString(8),
-                Ssn = reader.GetString(9),
-                Residence = reader.GetString(10),
-                CreatedAt = DateTime.SpecifyKind(reader.GetDateTime(11), DateTimeKind.Utc),
-                UpdatedAt = DateTime.SpecifyKind(reader.GetDateTime(12), DateTimeKind.Utc),
-            }, DateTime.SpecifyKind(reader.GetDateTime(13), DateTimeKind.Utc)));
+            rows.Add(new StoredUser(StoredUsers.FromMySql(reader), DateTime.SpecifyKind(reader.GetDateTime(13), DateTimeKind.Utc)));
         }
         return rows;
     }

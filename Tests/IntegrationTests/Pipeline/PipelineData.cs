@@ -4,6 +4,7 @@ using Amazon.S3;
 using Amazon.S3.Model;
 using Confluent.Kafka;
 using KafkaPipeline.EmbeddedKafka;
+using KafkaPipeline.IntegrationTests.Infrastructure;
 using KafkaPipeline.Shared;
 using MySql.Data.MySqlClient;
 using Npgsql;
@@ -49,22 +50,7 @@ public static class PipelineData
         var users = new Dictionary<long, UserRecord>();
         while (await reader.ReadAsync())
         {
-            var u = new UserRecord
-            {
-                Id = reader.GetInt64(0),
-                Name = reader.GetString(1),
-                Username = reader.GetString(2),
-                Sex = reader.GetString(3),
-                Address = reader.GetString(4),
-                Mail = reader.GetString(5),
-                Birthdate = reader.GetFieldValue<DateOnly>(6),
-                Job = reader.GetString(7),
-                Company = reader.GetString(8),
-                Ssn = reader.GetString(9),
-                Residence = reader.GetString(10),
-                CreatedAt = reader.GetFieldValue<DateTime>(11),
-                UpdatedAt = reader.GetFieldValue<DateTime>(12),
-            };
+            var u = StoredUsers.FromPostgres(reader);
             users.Add(u.Id, u);
         }
         return users;
@@ -95,22 +81,7 @@ public static class PipelineData
         var users = new Dictionary<long, UserRecord>();
         while (await reader.ReadAsync())
         {
-            var u = new UserRecord
-            {
-                Id = reader.GetInt64(0),
-                Name = reader.GetString(1),
-                Username = reader.GetString(2),
-                Sex = reader.GetString(3),
-                Address = reader.GetString(4),
-                Mail = reader.GetString(5),
-                Birthdate = DateOnly.FromDateTime(reader.GetDateTime(6)),
-                Job = reader.GetString(7),
-                Company = reader.GetString(8),
-                Ssn = reader.GetString(9),
-                Residence = reader.GetString(10),
-                CreatedAt = DateTime.SpecifyKind(reader.GetDateTime(11), DateTimeKind.Utc),
-                UpdatedAt = DateTime.SpecifyKind(reader.GetDateTime(12), DateTimeKind.Utc),
-            };
+            var u = StoredUsers.FromMySql(reader);
             users.Add(u.Id, u);
         }
         return users;
