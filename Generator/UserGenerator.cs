@@ -73,7 +73,8 @@ public sealed class UserGenerator(
             }
             if (due <= 0 || due < _options.MaxBatchSize)
             {
-                var next = TimeSpan.FromSeconds((_inserted + 1 - 1) / _options.RatePerSecond) - clock.Elapsed;
+                // The next user is due when the clock reaches _inserted / rate.
+                var next = TimeSpan.FromSeconds(_inserted / _options.RatePerSecond) - clock.Elapsed;
                 if (next > TimeSpan.Zero) await Task.Delay(next < TimeSpan.FromSeconds(1) ? next : TimeSpan.FromSeconds(1), ct);
             }
         }
