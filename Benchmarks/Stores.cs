@@ -4,7 +4,7 @@ using Amazon.S3.Model;
 using Confluent.Kafka;
 using KafkaPipeline.S3SinkService;
 using KafkaPipeline.Shared;
-using MySql.Data.MySqlClient;
+using MySqlConnector;
 using Npgsql;
 
 namespace KafkaPipeline.Benchmarks;

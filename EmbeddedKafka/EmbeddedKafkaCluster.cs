@@ -16,12 +16,16 @@ public sealed class EmbeddedKafkaCluster : IDisposable
     private IntPtr _rk;
     private IntPtr _mcluster;
 
-    private EmbeddedKafkaCluster(IntPtr rk, IntPtr mcluster, int brokerCount, string bootstrapServers)
+    // The librdkafka version whose struct layout the retention lift assumes (the loaded one, except in tests).
+    private readonly int _layoutVersion;
+
+    private EmbeddedKafkaCluster(IntPtr rk, IntPtr mcluster, int brokerCount, string bootstrapServers, int layoutVersion)
     {
         _rk = rk;
         _mcluster = mcluster;
         BrokerCount = brokerCount;
         BootstrapServers = bootstrapServers;
+        _layoutVersion = layoutVersion;
     }
 
     /// <summary>Comma-separated "127.0.0.1:port" list of all brokers.</summary>
@@ -29,18 +33,20 @@ public sealed class EmbeddedKafkaCluster : IDisposable
 
     public int BrokerCount { get; }
 
-    /// <summary>The librdkafka version in use, e.g. "2.0.2".</summary>
+    /// <summary>The librdkafka version in use, e.g. "2.16.0".</summary>
     public static string LibrdkafkaVersion
     {
         get
         {
             Native.EnsureLoaded();
-            var v = Native.Version();
-            return $"{(v >> 24) & 0xff}.{(v >> 16) & 0xff}.{(v >> 8) & 0xff}";
+            return RetentionLimit.FormatVersion(Native.Version());
         }
     }
 
-    public static EmbeddedKafkaCluster Start(int brokers = 1)
+    public static EmbeddedKafkaCluster Start(int brokers = 1) => Start(brokers, layoutVersion: null);
+
+    /// <param name="layoutVersion">Tests only: pretend another librdkafka version for the retention lift.</param>
+    internal static EmbeddedKafkaCluster Start(int brokers, int? layoutVersion)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(brokers, 1);
         Native.EnsureLoaded();
@@ -65,13 +71,16 @@ public sealed class EmbeddedKafkaCluster : IDisposable
             Native.Destroy(rk);
             throw new InvalidOperationException($"rd_kafka_mock_cluster_new({brokers}) failed");
         }
+        // A new consumer group forms at once instead of after the mock's default 3 s wait for more members.
+        Native.MockGroupInitialRebalanceDelayMs(mcluster, 0);
         var bootstraps = Marshal.PtrToStringUTF8(Native.MockClusterBootstraps(mcluster)) ?? "";
-        return new EmbeddedKafkaCluster(rk, mcluster, brokers, bootstraps);
+        return new EmbeddedKafkaCluster(rk, mcluster, brokers, bootstraps, layoutVersion ?? Native.Version());
     }
 
     /// <summary>
-    /// Creates a topic (replication factor is capped by the broker count by the mock) and lifts the mock's
-    /// 5 MiB per-partition retention for it where this librdkafka build allows (see <see cref="KeepsAllMessages"/>).
+    /// Creates a topic (replication factor is capped by the broker count by the mock) that keeps every message: the
+    /// mock's 5 MiB per-partition retention is lifted, and when that cannot be done this throws (never a topic that
+    /// silently drops its oldest messages).
     /// </summary>
     public void CreateTopic(string name, int partitions, int replicationFactor = 1)
     {
@@ -84,18 +93,19 @@ public sealed class EmbeddedKafkaCluster : IDisposable
 
     /// <summary>
     /// Lifts the mock's retention limit (5 MiB / 100,000 batches per partition, oldest dropped) for an existing
-    /// topic, e.g. one that a producer auto-created. Returns false when it cannot (unknown librdkafka layout).
+    /// topic, e.g. one that a producer auto-created. Throws, naming the reason, when it cannot.
     /// </summary>
-    public bool KeepAllMessages(string topic)
+    public void KeepAllMessages(string topic)
     {
         lock (_gate)
         {
             if (_unlimitedTopics.Contains(topic))
-                return true;
-            if (!RetentionLimit.TryLift(_rk, Handle(), BrokerCount, topic))
-                return false;
+                return;
+            if (RetentionLimit.TryLift(_rk, Handle(), BrokerCount, topic, _layoutVersion) is { } why)
+                throw new InvalidOperationException(
+                    $"Embedded Kafka: cannot lift the mock's 5 MiB per-partition retention for topic {topic}: {why}. " +
+                    "It would silently drop the oldest messages; refusing to go on.");
             _unlimitedTopics.Add(topic);
-            return true;
         }
     }
 

@@ -1,31 +1,30 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
+using KafkaPipeline.Shared;
 
 namespace KafkaPipeline.EmbeddedKafka;
 
 /// <summary>
-/// The few librdkafka functions the embedded cluster needs (rdkafka.h, rdkafka_mock.h).
-/// "librdkafka" is the name Confluent.Kafka loads too, so both end up in the same native library:
-/// Debian's librdkafka.so (librdkafka-dev) here, librdkafka.redist's copy elsewhere.
+/// The few librdkafka functions the embedded cluster needs (rdkafka.h, rdkafka_mock.h). They resolve to the same
+/// loaded file as Confluent.Kafka's (<see cref="Librdkafka"/>: librdkafka.redist's build, never a system copy), so the
+/// process holds one librdkafka.
 /// </summary>
 internal static partial class Native
 {
     private const string Lib = "librdkafka";
 
-    static Native() => NativeLibrary.SetDllImportResolver(typeof(Native).Assembly, Resolve);
+    static Native()
+    {
+        Librdkafka.Use();
+        NativeLibrary.SetDllImportResolver(typeof(Native).Assembly, Resolve);
+    }
 
     /// <summary>Runs the static constructor, so the resolver is in place before the first call.</summary>
     internal static void EnsureLoaded() { }
 
-    // Without librdkafka-dev there is no unversioned librdkafka.so link; the runtime package's soname still works.
-    private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
-    {
-        if (name != Lib)
-            return IntPtr.Zero;
-        if (NativeLibrary.TryLoad(name, assembly, searchPath, out var handle))
-            return handle;
-        return NativeLibrary.TryLoad("librdkafka.so.1", out handle) ? handle : IntPtr.Zero;
-    }
+    // IntPtr.Zero (the runtime's own lookup) only where Librdkafka leaves the choice to the runtime (not linux-x64).
+    private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath) =>
+        name == Lib ? Librdkafka.Handle() : IntPtr.Zero;
 
     internal const int ProducerType = 0; // RD_KAFKA_PRODUCER
     internal const int ConfOk = 0;       // RD_KAFKA_CONF_OK
@@ -59,6 +58,9 @@ internal static partial class Native
 
     [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_cluster_bootstraps")]
     internal static partial IntPtr MockClusterBootstraps(IntPtr mcluster);
+
+    [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_group_initial_rebalance_delay_ms")]
+    internal static partial void MockGroupInitialRebalanceDelayMs(IntPtr mcluster, int delayMs);
 
     [LibraryImport(Lib, EntryPoint = "rd_kafka_mock_topic_create", StringMarshalling = StringMarshalling.Utf8)]
     internal static partial int MockTopicCreate(IntPtr mcluster, string topic, int partitionCount, int replicationFactor);

@@ -27,15 +27,14 @@ void OnSignal(PosixSignalContext context)
 using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
-using (var cluster = EmbeddedKafkaCluster.Start(options.Brokers))
+using var cluster = EmbeddedKafkaCluster.Start(options.Brokers);
+try
 {
     foreach (var (name, partitions) in options.Topics)
     {
+        // Throws (exit code != 0, message on stderr) when the topic could not keep every message.
         cluster.CreateTopic(name, partitions, replicationFactor: Math.Min(3, options.Brokers));
-        var retention = cluster.KeepsAllMessages(name)
-            ? "keeps all messages"
-            : "WARNING: keeps only the newest ~5 MiB per partition (unknown librdkafka layout)";
-        await Console.Error.WriteLineAsync($"EmbeddedKafka: topic {name} partitions={partitions} ({retention})");
+        await Console.Error.WriteLineAsync($"EmbeddedKafka: topic {name} partitions={partitions} (keeps all messages)");
     }
 
     if (options.BootstrapFile is { } file)
@@ -54,5 +53,10 @@ using (var cluster = EmbeddedKafkaCluster.Start(options.Brokers))
 
     await stop.Task;
     await Console.Error.WriteLineAsync("EmbeddedKafka: stopping");
+}
+catch (InvalidOperationException e)
+{
+    await Console.Error.WriteLineAsync($"EmbeddedKafka: {e.Message}");
+    return 1;
 }
 return 0;

@@ -3,7 +3,7 @@ using Amazon.S3;
 using Amazon.S3.Model;
 using Confluent.Kafka;
 using KafkaPipeline.Shared;
-using MySql.Data.MySqlClient;
+using MySqlConnector;
 using Npgsql;
 
 namespace KafkaPipeline.Monitor;
@@ -54,7 +54,6 @@ public sealed class PipelineStatus(string postgres, string kafka, string mysql, 
         });
         var (rows, latency) = await TryPair(async () =>
         {
-            MySqlCharsetFix.Apply();
             await using var conn = new MySqlConnection(mysql);
             await conn.OpenAsync(ct);
             var m = SqlIdentifier.QuoteMySql(table);

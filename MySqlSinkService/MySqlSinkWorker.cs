@@ -300,7 +300,7 @@ public sealed class MySqlSinkWorker(
         var (parsed, rejected) = write.Batch.Parse();
         var rows = _options.InsertMode == InsertMode.Upsert ? SinkBatch.LastVersionWins(parsed) : parsed;
         List<PendingRow> written = [];
-        List<(PendingRow Row, MySql.Data.MySqlClient.MySqlException Error)> failures = [];
+        List<(PendingRow Row, MySqlConnector.MySqlException Error)> failures = [];
 
         // 1. MySQL: one transaction for the batch, retried until it commits (never skipped).
         await RetryAsync("MySQL", write.Batch.Count, async () =>

@@ -5,7 +5,7 @@ MySqlSinkApp.CreateApp(args).Run();
 namespace KafkaPipeline.MySqlSinkService
 {
     using KafkaPipeline.Shared;
-    using MySql.Data.MySqlClient;
+    using MySqlConnector;
 
     /// <summary>Builds the service; public so the integration tests can run it in-process with their own settings.</summary>
     public static class MySqlSinkApp
@@ -15,9 +15,6 @@ namespace KafkaPipeline.MySqlSinkService
         {
             var builder = WebApplication.CreateBuilder(args);
             builder.AddServiceDefaults();
-
-            // Before any MySQL use (health check included): MySql.Data 8.0.16 does not know the name utf8mb3.
-            MySqlCharsetFix.Apply();
 
             builder.AddValidatedOptions<MySqlSinkOptions>(MySqlSinkOptions.Section);
             var mysql = ConnectionNames.Require(builder.Configuration, ConnectionNames.MySql);

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using KafkaPipeline.Shared;
-using MySql.Data.MySqlClient;
+using MySqlConnector;
 
 namespace KafkaPipeline.MySqlSinkService;
 

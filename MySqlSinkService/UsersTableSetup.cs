@@ -1,5 +1,5 @@
 using KafkaPipeline.Shared;
-using MySql.Data.MySqlClient;
+using MySqlConnector;
 
 namespace KafkaPipeline.MySqlSinkService;
 
@@ -29,9 +29,9 @@ public static class UsersTableSetup
         }
         catch (MySqlException e) when (e.Number == 1146) // ER_NO_SUCH_TABLE
         {
-            // Only CREATE when the probe says the table is missing: CREATE TABLE IF NOT EXISTS on an existing table leaves
-            // a note, and MySql.Data reads notes with SHOW WARNINGS (utf8mb3 result: see MySqlCharsetFix). A concurrent
-            // creator may still get there first, which IF NOT EXISTS tolerates.
+            // Only CREATE when the probe says the table is missing (a CREATE TABLE IF NOT EXISTS of an existing table
+            // leaves a note in the server log for nothing). A concurrent creator may still get there first, which
+            // IF NOT EXISTS tolerates.
             Execute(conn, table.CreateSql);
             logger.LogInformation("Created MySQL table {Table}", table.Name);
             Execute(conn, table.ProbeSql);

@@ -30,7 +30,7 @@ if [[ " $* " != *" --json "* ]]; then
 fi
 
 echo "bench.sh: building Release"
-(cd "$root" && dotnet build Benchmarks/Benchmarks.csproj -c Release -nologo -v q -p:UseSystemLibrdkafka="${UseSystemLibrdkafka:-false}") \
+(cd "$root" && dotnet build Benchmarks/Benchmarks.csproj -c Release -nologo -v q) \
   || { echo "bench.sh: build failed" >&2; exit 3; }
 
 trap 'bash "$root/eng/servers.sh" stop run >/dev/null 2>&1 || true' EXIT

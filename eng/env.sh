@@ -61,9 +61,3 @@ if [ "$KP_PROFILE" = test ]; then
   export KP_TEST_MYSQL="$KP_MYSQL_CS"
   export KP_TEST_S3_URL="$KP_S3_URL"
 fi
-
-# Kafka client switch (see Directory.Build.props): use Debian's librdkafka when it is installed.
-if [ -z "${UseSystemLibrdkafka:-}" ] && { [ -f /usr/include/librdkafka/rdkafka_mock.h ] ||
-     ls /usr/lib/*/librdkafka.so /usr/lib/librdkafka.so >/dev/null 2>&1; }; then
-  export UseSystemLibrdkafka=true
-fi

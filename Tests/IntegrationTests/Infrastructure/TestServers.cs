@@ -1,6 +1,6 @@
 using Amazon.S3;
 using KafkaPipeline.Shared;
-using MySql.Data.MySqlClient;
+using MySqlConnector;
 using Npgsql;
 
 namespace KafkaPipeline.IntegrationTests.Infrastructure;
@@ -41,10 +41,9 @@ public static class TestServers
         return new NpgsqlConnectionStringBuilder(Postgres) { Database = name }.ConnectionString;
     }
 
-    /// <summary>Creates an empty utf8mb4 MySQL database and returns its connection string (applies MySqlCharsetFix).</summary>
+    /// <summary>Creates an empty utf8mb4 MySQL database and returns its connection string.</summary>
     public static async Task<string> CreateMySqlDatabaseAsync(string prefix = "my")
     {
-        MySqlCharsetFix.Apply();
         var name = UniqueName(prefix);
         await using (var connection = new MySqlConnection(MySql))
         {

@@ -7,7 +7,7 @@ namespace KafkaPipeline.IntegrationTests.Kafka;
 
 /// <summary>
 /// librdkafka's mock drops the oldest batches beyond 5 MiB a partition; the embedded cluster lifts that for
-/// its topics so a backfill-sized topic can still be read from offset 0.
+/// its topics so a backfill-sized topic (200,000 x 400 B) can still be read from offset 0.
 /// </summary>
 public sealed class EmbeddedKafkaRetentionTests(ITestOutputHelper output)
 {
@@ -110,8 +110,20 @@ public sealed class EmbeddedKafkaRetentionTests(ITestOutputHelper output)
         Assert.Equal(4, auto.Partitions.Count);
 
         Assert.False(cluster.KeepsAllMessages("auto"));
-        Assert.True(cluster.KeepAllMessages("auto"));
+        cluster.KeepAllMessages("auto");
         Assert.True(cluster.KeepsAllMessages("auto"));
-        Assert.False(cluster.KeepAllMessages("never-created"));
+        var missing = Assert.Throws<InvalidOperationException>(() => cluster.KeepAllMessages("never-created"));
+        Assert.Contains("never-created is not in the mock cluster", missing.Message);
+    }
+
+    [Fact]
+    public void CreateTopicFailsLoudlyWhenTheRetentionLimitCannotBeLifted()
+    {
+        // As if another librdkafka (with an unchecked struct layout) were loaded: nothing may be written, and the topic
+        // must not be handed out as if it kept everything.
+        using var cluster = EmbeddedKafkaCluster.Start(brokers: 1, layoutVersion: 0x02000200);
+        var e = Assert.Throws<InvalidOperationException>(() => cluster.CreateTopic("limited", 4));
+        Assert.Contains("known for librdkafka 2.16.x only, this is 2.0.2", e.Message);
+        Assert.False(cluster.KeepsAllMessages("limited"));
     }
 }

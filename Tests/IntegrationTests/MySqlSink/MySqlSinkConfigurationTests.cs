@@ -1,7 +1,7 @@
 using KafkaPipeline.MySqlSinkService;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using MySql.Data.MySqlClient;
+using MySqlConnector;
 
 namespace KafkaPipeline.IntegrationTests.MySqlSink;
 

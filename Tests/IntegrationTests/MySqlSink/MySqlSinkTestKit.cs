@@ -11,7 +11,7 @@ using KafkaPipeline.Shared;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using MySql.Data.MySqlClient;
+using MySqlConnector;
 
 namespace KafkaPipeline.IntegrationTests.MySqlSink;
 
@@ -48,7 +48,6 @@ internal sealed class MySqlSinkTestKit : IAsyncDisposable
 
     public static async Task<MySqlSinkTestKit> CreateAsync()
     {
-        MySqlCharsetFix.Apply();
         var mySql = await TestServers.CreateMySqlDatabaseAsync("sink");
         var kafka = EmbeddedKafkaCluster.Start();
         kafka.CreateTopic(Topic, Partitions);

@@ -6,7 +6,7 @@ using KafkaPipeline.EmbeddedKafka;
 using KafkaPipeline.IntegrationTests.Infrastructure;
 using KafkaPipeline.Shared;
 using Microsoft.AspNetCore.Builder;
-using MySql.Data.MySqlClient;
+using MySqlConnector;
 
 namespace KafkaPipeline.IntegrationTests.Observability;
 

@@ -6,7 +6,7 @@ using Confluent.Kafka;
 using KafkaPipeline.EmbeddedKafka;
 using KafkaPipeline.IntegrationTests.Infrastructure;
 using KafkaPipeline.Shared;
-using MySql.Data.MySqlClient;
+using MySqlConnector;
 using Npgsql;
 
 namespace KafkaPipeline.IntegrationTests.Pipeline;

@@ -1,12 +1,11 @@
 using KafkaPipeline.IntegrationTests.Infrastructure;
 using KafkaPipeline.Shared;
-using MySql.Data.MySqlClient;
+using MySqlConnector;
 
 namespace KafkaPipeline.IntegrationTests.Runtime;
 
-// The MariaDB that ./test.sh starts, through MySql.Data 8.0.16. MariaDB 10.6+ reports utf8mb3 for information_schema
-// and SHOW WARNINGS columns, which this driver does not know: these tests pass only with MySqlCharsetFix applied
-// (TestServers.CreateMySqlDatabaseAsync applies it, as the services do at start).
+// The MariaDB that ./test.sh starts, through MySqlConnector. MariaDB 10.6+ reports utf8mb3 for information_schema and
+// SHOW WARNINGS columns (MySql.Data 8.0.16 failed on that name and needed a shim); MySqlConnector needs none.
 public sealed class MySqlRuntimeTests
 {
     [Fact]
@@ -21,8 +20,7 @@ public sealed class MySqlRuntimeTests
             """;
         await Execute(connection, Create);
 
-        // Second time the table exists: the server leaves a note and the driver reads it with SHOW WARNINGS,
-        // whose columns are utf8mb3 ("Character set 'utf8mb3' is not supported" without the fix).
+        // Second time the table exists: the server leaves a note, read with SHOW WARNINGS, whose columns are utf8mb3.
         await Execute(connection, Create);
         var warnings = new List<(string Level, int Code, string Message)>();
         await using (var show = new MySqlCommand("SHOW WARNINGS", connection))
@@ -92,13 +90,6 @@ public sealed class MySqlRuntimeTests
         {
             File.Delete(file);
         }
-    }
-
-    [Fact]
-    public void Charset_fix_is_idempotent_and_safe_to_call_concurrently()
-    {
-        Parallel.For(0, 16, _ => MySqlCharsetFix.Apply());
-        MySqlCharsetFix.Apply();
     }
 
     private static async Task Execute(MySqlConnection connection, string sql)

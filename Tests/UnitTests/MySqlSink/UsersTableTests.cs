@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using KafkaPipeline.MySqlSinkService;
 using KafkaPipeline.Shared;
-using MySql.Data.MySqlClient;
+using MySqlConnector;
 
 namespace KafkaPipeline.UnitTests.MySqlSink;
 
@@ -69,7 +69,7 @@ public class UsersTableTests
         Assert.Equal(new DateTime(1990, 2, 3), cmd.Parameters["@p6"].Value);
         Assert.Equal(MySqlDbType.Date, cmd.Parameters["@p6"].MySqlDbType);
         // Timestamps keep their microseconds and are stored as UTC wall-clock values.
-        Assert.Equal(User(7).CreatedAt.Ticks, ((DateTime)cmd.Parameters["@p11"].Value).Ticks);
+        Assert.Equal(User(7).CreatedAt.Ticks, ((DateTime)cmd.Parameters["@p11"].Value!).Ticks);
         Assert.Equal(8L, cmd.Parameters["@p13"].Value);
     }
 
