@@ -1,0 +1,96 @@
+using System.Globalization;
+using Confluent.Kafka;
+using NpgsqlTypes;
+
+namespace KafkaPipeline.Shared;
+
+/// <summary>Debezium's operation letters, carried in the <see cref="ChangeHeaders.Op"/> header.</summary>
+public static class ChangeOp
+{
+    public const string Create = "c";
+    public const string Update = "u";
+    public const string Delete = "d";
+    /// <summary>A row of the initial snapshot.</summary>
+    public const string Read = "r";
+}
+
+/// <summary>
+/// Where a change comes from in PostgreSQL's log: the commit LSN of its transaction, then the LSN of the change itself
+/// (orders several changes of one transaction). Both are 0 for records of the polling modes, which have no LSN; their
+/// order is (updated_at, id). A snapshot row has the slot's consistent point as commit LSN and 0 as change LSN, so any
+/// change streamed after it is newer.
+/// </summary>
+public readonly record struct SourceVersion(ulong CommitLsn, ulong ChangeLsn) : IComparable<SourceVersion>
+{
+    public static SourceVersion None => default;
+
+    public bool HasLsn => CommitLsn != 0;
+
+    public int CompareTo(SourceVersion other)
+    {
+        var c = CommitLsn.CompareTo(other.CommitLsn);
+        return c != 0 ? c : ChangeLsn.CompareTo(other.ChangeLsn);
+    }
+
+    public static bool operator <(SourceVersion a, SourceVersion b) => a.CompareTo(b) < 0;
+    public static bool operator >(SourceVersion a, SourceVersion b) => a.CompareTo(b) > 0;
+    public static bool operator <=(SourceVersion a, SourceVersion b) => a.CompareTo(b) <= 0;
+    public static bool operator >=(SourceVersion a, SourceVersion b) => a.CompareTo(b) >= 0;
+
+    public override string ToString() => $"{FormatLsn(CommitLsn)}/{FormatLsn(ChangeLsn)}";
+
+    /// <summary>PostgreSQL's text form of an LSN, e.g. "0/16B3748".</summary>
+    public static string FormatLsn(ulong lsn) => new NpgsqlLogSequenceNumber(lsn).ToString();
+
+    public static bool TryParseLsn(string? text, out ulong lsn)
+    {
+        lsn = 0;
+        if (text is null || !NpgsqlLogSequenceNumber.TryParse(text, out var parsed)) return false;
+        lsn = (ulong)parsed;
+        return true;
+    }
+}
+
+/// <summary>
+/// Headers of a change event on P_USERS (written by the source, read by the sinks, the Dashboard and any Kafka
+/// Connect sink). Key = user id, value = the row as flat JSON, or null for a delete (a tombstone).
+/// </summary>
+public static class ChangeHeaders
+{
+    /// <summary>c, u, d or r (<see cref="ChangeOp"/>).</summary>
+    public const string Op = "op";
+    /// <summary>Commit LSN of the transaction, PostgreSQL text form ("0/16B3748").</summary>
+    public const string CommitLsn = "source.commit_lsn";
+    /// <summary>LSN of the change itself within its transaction (text form); "0/0" for snapshot rows.</summary>
+    public const string ChangeLsn = "source.change_lsn";
+    /// <summary>Commit time of the transaction, ISO-8601 UTC with microseconds ("2026-11-29T20:01:02.123456Z").</summary>
+    public const string CommitTime = "source.commit_ts";
+
+    public static void Write(Headers headers, string op, SourceVersion version, DateTime commitTimeUtc)
+    {
+        PipelineHeaders.SetString(headers, Op, op);
+        PipelineHeaders.SetString(headers, CommitLsn, SourceVersion.FormatLsn(version.CommitLsn));
+        PipelineHeaders.SetString(headers, ChangeLsn, SourceVersion.FormatLsn(version.ChangeLsn));
+        PipelineHeaders.SetString(headers, CommitTime, FormatTime(commitTimeUtc));
+    }
+
+    public static string? ReadOp(Headers? headers) => PipelineHeaders.GetString(headers, Op);
+
+    /// <summary>The record's version, or <see cref="SourceVersion.None"/> when it carries none (polling modes).</summary>
+    public static SourceVersion ReadVersion(Headers? headers) =>
+        SourceVersion.TryParseLsn(PipelineHeaders.GetString(headers, CommitLsn), out var commit)
+            ? new SourceVersion(commit,
+                SourceVersion.TryParseLsn(PipelineHeaders.GetString(headers, ChangeLsn), out var change) ? change : 0)
+            : SourceVersion.None;
+
+    /// <summary>The PostgreSQL commit time, or null when the record carries none.</summary>
+    public static DateTime? ReadCommitTime(Headers? headers) =>
+        PipelineHeaders.GetString(headers, CommitTime) is { } text &&
+        DateTime.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AdjustToUniversal | DateTimeStyles.AssumeUniversal, out var t)
+            ? t
+            : null;
+
+    public static string FormatTime(DateTime utc) =>
+        DateTime.SpecifyKind(utc.Kind == DateTimeKind.Local ? utc.ToUniversalTime() : utc, DateTimeKind.Utc)
+            .ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
+}
