@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the local runtime needs on Debian 12 (run as root), skipping what is already present:
-# PostgreSQL 15, MariaDB 10.11, s3rver. No librdkafka: the Kafka client and the embedded Kafka use the build that the
+# PostgreSQL 15, MariaDB 10.11, s3rver, Chromium (headless, for the browser tests). No librdkafka: the Kafka client and the embedded Kafka use the build that the
 # librdkafka.redist NuGet package ships (Shared/Librdkafka.cs), whatever librdkafka the machine has.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 need_apt=()
-for pkg in postgresql mariadb-server; do
+for pkg in postgresql mariadb-server chromium; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need_apt+=("$pkg")
 done
 # Used by eng/servers.sh: curl (readiness, bucket), ss (port check), setpriv (run servers as non-root).
