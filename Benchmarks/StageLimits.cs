@@ -44,7 +44,7 @@ public static class StageLimits
     public static async Task<StageResult> KafkaProduceAsync(string bootstrap, string topic, int partitions, List<SourceRow> sample, CancellationToken ct)
     {
         var batchSize = new SourceOptions().BatchSize;
-        using var kafka = new SourceKafka(bootstrap);
+        using var kafka = new SourceKafka(new KafkaClients(bootstrap, NullLoggerFactory.Instance));
         // The first produce connects and fetches metadata: not part of the rate.
         await kafka.PublishAsync(topic, partitions, sample.Take(1).ToList(), ct);
         var clock = Stopwatch.StartNew();

@@ -1,24 +1,29 @@
 using KafkaPipeline.Shared;
-using Npgsql;
 
 namespace KafkaPipeline.Generator;
 
-/// <summary>Builds the Generator service; Program.cs runs it and tests may build it in-process.</summary>
+/// <summary>Builds the Generator (the shape every service shares); Program.cs runs it, tests build it in-process.</summary>
 public static class GeneratorApp
 {
-    public static WebApplication Create(string[] args)
+    /// <param name="configureServices">Extra registrations (tests), applied last.</param>
+    public static WebApplication Create(string[] args, Action<IServiceCollection>? configureServices = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults();
-        builder.AddValidatedOptions<GeneratorOptions>(GeneratorOptions.Section);
-
-        var postgres = ConnectionNames.Require(builder.Configuration, ConnectionNames.Postgres);
-        builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(postgres));
-        builder.Services.AddHealthChecks().AddPostgres(postgres);
-        builder.Services.AddHostedService<UserGenerator>();
+        builder.AddApplicationServices();
+        configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapDefaultEndpoints();
         return app;
+    }
+
+    private static void AddApplicationServices(this IHostApplicationBuilder builder)
+    {
+        builder.AddPipelineTelemetry();
+        builder.AddValidatedOptions<GeneratorOptions>(GeneratorOptions.Section);
+        ConnectionNames.Require(builder.Configuration, ConnectionNames.Postgres);
+        builder.AddNpgsqlDataSource(ConnectionNames.Postgres); // Aspire.Npgsql: pooling, health check, traces, metrics
+        builder.Services.AddHostedService<UserGenerator>();
     }
 }

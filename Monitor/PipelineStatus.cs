@@ -25,27 +25,24 @@ public sealed record StatusSnapshot(
 }
 
 /// <summary>Reads the counts; a store that is down shows as "?" rather than stopping the screen.</summary>
-public sealed class PipelineStatus(string postgres, string kafka, string mysql, S3Options s3Options, string topic, string table) : IDisposable
+public sealed class PipelineStatus(NpgsqlDataSource postgres, KafkaClients kafka, string mysql, S3Options s3Options, string topic, string table) : IDisposable
 {
     private readonly IAmazonS3 _s3 = s3Options.CreateClient();
     private readonly Dictionary<string, long> _objectRecords = new();
-    private readonly IConsumer<byte[], byte[]> _consumer =
-        new ConsumerBuilder<byte[], byte[]>(KafkaSettings.Consumer(kafka, "pipeline-monitor", "pipeline-monitor")).Build();
+    private readonly IConsumer<byte[], byte[]> _consumer = kafka.Consumer<byte[], byte[]>("pipeline-monitor", "pipeline-monitor").Build();
 
     public async Task<StatusSnapshot> ReadAsync(CancellationToken ct)
     {
         var t = SqlIdentifier.QuotePostgres(table);
         var users = await Try(async () =>
         {
-            await using var conn = new NpgsqlConnection(postgres);
-            await conn.OpenAsync(ct);
+            await using var conn = await postgres.OpenConnectionAsync(ct);
             await using var cmd = new NpgsqlCommand($"SELECT count(*) FROM {t}", conn);
             return (long)(await cmd.ExecuteScalarAsync(ct))!;
         });
         var top = await Try(async () =>
         {
-            await using var conn = new NpgsqlConnection(postgres);
-            await conn.OpenAsync(ct);
+            await using var conn = await postgres.OpenConnectionAsync(ct);
             await using var cmd = new NpgsqlCommand($"SELECT residence, count(*) FROM {t} GROUP BY residence ORDER BY 2 DESC, 1 LIMIT 3", conn);
             await using var reader = await cmd.ExecuteReaderAsync(ct);
             var list = new List<(string, long)>();

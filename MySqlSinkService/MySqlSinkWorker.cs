@@ -6,7 +6,7 @@ using Microsoft.Extensions.Options;
 namespace KafkaPipeline.MySqlSinkService;
 
 /// <summary>Connection strings the sink was started with (read and checked once at start-up).</summary>
-public sealed record SinkConnections(string MySql, string Kafka);
+public sealed record SinkConnections(string MySql);
 
 /// <summary>Running totals, for the summary line and for tests.</summary>
 public sealed class MySqlSinkProgress
@@ -45,6 +45,7 @@ public sealed class MySqlSinkProgress
 public sealed class MySqlSinkWorker(
     IOptions<MySqlSinkOptions> options,
     SinkConnections connections,
+    KafkaClients kafka,
     MySqlSinkProgress progress,
     ILogger<MySqlSinkWorker> logger) : BackgroundService
 {
@@ -92,9 +93,9 @@ public sealed class MySqlSinkWorker(
         var writer = new MySqlUserWriter(connections.MySql, table, o.StatementRows);
 
         using var dlq = new DeadLetterQueue(
-            new ProducerBuilder<byte[]?, byte[]?>(KafkaSettings.Producer(connections.Kafka, ServiceName + "-dlq")).Build(),
+            kafka.Producer<byte[]?, byte[]?>(ServiceName + "-dlq").Build(),
             o.EffectiveDeadLetterTopic, ServiceName);
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(KafkaSettings.Consumer(connections.Kafka, o.GroupId, ServiceName))
+        using var consumer = kafka.Consumer<byte[]?, byte[]?>(o.GroupId, ServiceName)
             .SetErrorHandler((_, e) => logger.Log(e.IsFatal ? LogLevel.Error : LogLevel.Warning,
                 "Kafka consumer: {Reason} ({Code}); librdkafka keeps reconnecting", e.Reason, e.Code))
             .SetPartitionsAssignedHandler((_, partitions) =>

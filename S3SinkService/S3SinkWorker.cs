@@ -33,7 +33,7 @@ public interface IS3SinkHooks
 public sealed class S3SinkWorker(
     IOptions<S3SinkOptions> sinkOptions,
     IOptions<S3Options> s3Options,
-    IConfiguration configuration,
+    KafkaClients kafka,
     IEnumerable<IS3SinkHooks> hooks,
     ILogger<S3SinkWorker> logger) : BackgroundService
 {
@@ -73,7 +73,6 @@ public sealed class S3SinkWorker(
 
     private async Task RunAsync(CancellationToken ct)
     {
-        var bootstrap = ConnectionNames.Require(configuration, ConnectionNames.Kafka);
         using var s3 = _s3Options.CreateClient();
         _s3 = s3;
         _positions = new BucketPositions(s3, _s3Options.Bucket, _options.TopicsDir, _topic);
@@ -81,11 +80,12 @@ public sealed class S3SinkWorker(
             c => s3.EnsureBucketAsync(_s3Options.Bucket, c), logger, ct);
 
         using var dlq = new DeadLetterQueue(
-            new ProducerBuilder<byte[]?, byte[]?>(KafkaSettings.Producer(bootstrap, $"{ServiceName}-dlq")).Build(),
+            kafka.Producer<byte[]?, byte[]?>($"{ServiceName}-dlq").Build(),
             _options.EffectiveDeadLetterTopic, ServiceName);
-        var consumerConfig = KafkaSettings.Consumer(bootstrap, _options.GroupId, ServiceName);
-        foreach (var (key, value) in _options.ConsumerOverrides) consumerConfig.Set(key, value);
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(consumerConfig)
+        using var consumer = kafka.Consumer<byte[]?, byte[]?>(_options.GroupId, ServiceName, config =>
+            {
+                foreach (var (key, value) in _options.ConsumerOverrides) config.Set(key, value);
+            })
             .SetPartitionsAssignedHandler((c, partitions) => OnAssigned(c, partitions, ct))
             .SetPartitionsRevokedHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition), "revoked"))
             .SetPartitionsLostHandler((_, partitions) => Drop(partitions.Select(p => p.TopicPartition), "lost"))

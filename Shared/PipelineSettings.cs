@@ -8,6 +8,8 @@ public static class ConnectionNames
     public const string Postgres = "usersdb";
     public const string Kafka = "kafka";
     public const string MySql = "emaildb";
+    /// <summary>S3-compatible store: "Endpoint=...;Bucket=...;AccessKey=...;SecretKey=..." (see S3Options).</summary>
+    public const string S3 = "s3";
 
     /// <summary>Reads <c>ConnectionStrings:{name}</c> or fails naming the setting.</summary>
     public static string Require(IConfiguration configuration, string name)

@@ -1,16 +1,33 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Confluent.Kafka;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace KafkaPipeline.Shared;
 
 /// <summary>
-/// Traces and metrics of the pipeline. ServiceDefaults subscribes to the same names ("KafkaPipeline") and exports
-/// them over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+/// Traces and metrics of the pipeline ("KafkaPipeline"); <see cref="AddPipelineTelemetry"/> registers them with the
+/// OpenTelemetry SDK that ServiceDefaults sets up (exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set).
 /// </summary>
 public static class PipelineTelemetry
 {
     public const string Name = "KafkaPipeline";
+
+    /// <summary>
+    /// Subscribes the SDK to the pipeline's meter, and to its activity source only when spans can be exported: the
+    /// services create one span per record, which costs CPU and memory for nothing when no collector listens.
+    /// </summary>
+    public static IHostApplicationBuilder AddPipelineTelemetry(this IHostApplicationBuilder builder)
+    {
+        var otel = builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(Name));
+        if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
+            otel.WithTracing(t => t.AddSource(Name));
+        return builder;
+    }
 
     public static readonly ActivitySource Source = new(Name);
     public static readonly Meter Meter = new(Name);

@@ -1,10 +1,18 @@
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
+using System.Data.Common;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
 
 namespace KafkaPipeline.Shared;
 
-/// <summary>Settings "S3:*" (the AppHost injects S3__ServiceUrl; the local runtime uses s3rver).</summary>
+/// <summary>
+/// Settings "S3:*", and the AppHost's connection string <c>ConnectionStrings:s3</c>
+/// ("Endpoint=http://127.0.0.1:4566;Bucket=users-lake;AccessKey=...;SecretKey=..."), whose keys win over the section.
+/// </summary>
 public sealed class S3Options : IValidatedOptions
 {
     public const string Section = "S3";
@@ -27,6 +35,27 @@ public sealed class S3Options : IValidatedOptions
             yield return $"{section}:AccessKey and {section}:SecretKey must be set together.";
     }
 
+    /// <summary>Overwrites the settings named in an S3 connection string (unknown keys are an error naming them).</summary>
+    public void ApplyConnectionString(string connectionString)
+    {
+        var parts = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        foreach (string key in parts.Keys)
+        {
+            var value = parts[key]?.ToString();
+            switch (key.ToLowerInvariant())
+            {
+                case "endpoint": ServiceUrl = value; break;
+                case "bucket": Bucket = value ?? Bucket; break;
+                case "region": Region = value ?? Region; break;
+                case "accesskey": AccessKey = value; break;
+                case "secretkey": SecretKey = value; break;
+                default:
+                    throw new InvalidOperationException(
+                        $"ConnectionStrings:{ConnectionNames.S3} has the unknown key '{key}' (known: Endpoint, Bucket, Region, AccessKey, SecretKey).");
+            }
+        }
+    }
+
     public IAmazonS3 CreateClient()
     {
         var config = new AmazonS3Config { ForcePathStyle = ForcePathStyle, AuthenticationRegion = Region };
@@ -40,6 +69,18 @@ public sealed class S3Options : IValidatedOptions
 
 public static class S3Extensions
 {
+    /// <summary>
+    /// Binds and validates <see cref="S3Options"/> from the "S3" section, then applies <c>ConnectionStrings:s3</c> when
+    /// it is set (what the AppHost injects).
+    /// </summary>
+    public static OptionsBuilder<S3Options> AddS3Options(this IHostApplicationBuilder builder)
+    {
+        var options = builder.AddValidatedOptions<S3Options>(S3Options.Section);
+        if (builder.Configuration.GetConnectionString(ConnectionNames.S3) is { Length: > 0 } connectionString)
+            options.Configure(o => o.ApplyConnectionString(connectionString));
+        return options;
+    }
+
     /// <summary>Creates the bucket unless it exists (idempotent; a concurrent creator is fine).</summary>
     public static async Task EnsureBucketAsync(this IAmazonS3 s3, string bucket, CancellationToken ct)
     {

@@ -1,26 +1,31 @@
 using KafkaPipeline.Shared;
-using Npgsql;
 
 namespace KafkaPipeline.SourceService;
 
-/// <summary>Builds the SourceService; Program.cs runs it and tests may build it in-process.</summary>
+/// <summary>Builds the SourceService (the shape every service shares); Program.cs runs it, tests build it in-process.</summary>
 public static class SourceApp
 {
-    public static WebApplication Create(string[] args)
+    /// <param name="configureServices">Extra registrations (tests), applied last.</param>
+    public static WebApplication Create(string[] args, Action<IServiceCollection>? configureServices = null)
     {
         var builder = WebApplication.CreateBuilder(args);
         builder.AddServiceDefaults();
-        builder.AddValidatedOptions<SourceOptions>(SourceOptions.Section);
-
-        var postgres = ConnectionNames.Require(builder.Configuration, ConnectionNames.Postgres);
-        var kafka = ConnectionNames.Require(builder.Configuration, ConnectionNames.Kafka);
-        builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(postgres));
-        builder.Services.AddSingleton(_ => new SourceKafka(kafka));
-        builder.Services.AddHealthChecks().AddPostgres(postgres).AddKafka(kafka);
-        builder.Services.AddHostedService<SourceWorker>();
+        builder.AddApplicationServices();
+        configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.MapDefaultEndpoints();
         return app;
+    }
+
+    private static void AddApplicationServices(this IHostApplicationBuilder builder)
+    {
+        builder.AddPipelineTelemetry();
+        builder.AddValidatedOptions<SourceOptions>(SourceOptions.Section);
+        ConnectionNames.Require(builder.Configuration, ConnectionNames.Postgres);
+        builder.AddNpgsqlDataSource(ConnectionNames.Postgres); // Aspire.Npgsql: pooling, health check, traces, metrics
+        builder.AddKafkaClients();
+        builder.Services.AddSingleton<SourceKafka>();
+        builder.Services.AddHostedService<SourceWorker>();
     }
 }

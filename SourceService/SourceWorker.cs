@@ -116,13 +116,12 @@ public sealed class SourceWorker(
 }
 
 /// <summary>The source's producer: explicit partitions, W3C trace context in headers, wait for every ack.</summary>
-public sealed class SourceKafka(string bootstrapServers) : IDisposable
+public sealed class SourceKafka(KafkaClients kafka) : IDisposable
 {
     private static readonly KeyValuePair<string, object?> s_service = new("service", "source");
-    private readonly IProducer<byte[], byte[]> _producer =
-        new ProducerBuilder<byte[], byte[]>(KafkaSettings.Producer(bootstrapServers, "source-service")).Build();
+    private readonly IProducer<byte[], byte[]> _producer = kafka.Producer<byte[], byte[]>("source-service").Build();
 
-    public string BootstrapServers { get; } = bootstrapServers;
+    public string BootstrapServers { get; } = kafka.BootstrapServers;
 
     public static byte[] KeyFor(long id) => Encoding.UTF8.GetBytes(id.ToString(CultureInfo.InvariantCulture));
 

@@ -15,7 +15,7 @@ public class MySqlSinkConfigurationTests
     public void Missing_MySQL_connection_string_names_the_setting()
     {
         var e = Assert.Throws<InvalidOperationException>(() =>
-            MySqlSinkApp.CreateApp(["--ConnectionStrings:kafka=" + SomeKafka, "--urls=http://127.0.0.1:0"]));
+            MySqlSinkApp.Create(["--ConnectionStrings:kafka=" + SomeKafka, "--urls=http://127.0.0.1:0"]));
         Assert.Contains("ConnectionStrings:emaildb", e.Message);
     }
 
@@ -23,7 +23,7 @@ public class MySqlSinkConfigurationTests
     public void Missing_Kafka_connection_string_names_the_setting()
     {
         var e = Assert.Throws<InvalidOperationException>(() =>
-            MySqlSinkApp.CreateApp(["--ConnectionStrings:emaildb=" + SomeMySql, "--urls=http://127.0.0.1:0"]));
+            MySqlSinkApp.Create(["--ConnectionStrings:emaildb=" + SomeMySql, "--urls=http://127.0.0.1:0"]));
         Assert.Contains("ConnectionStrings:kafka", e.Message);
     }
 
@@ -31,7 +31,7 @@ public class MySqlSinkConfigurationTests
     public void Unparsable_MySQL_connection_string_names_the_setting()
     {
         var e = Assert.Throws<InvalidOperationException>(() =>
-            MySqlSinkApp.CreateApp(MySqlSinkTestKit.SinkArgs("Sever=typo;Nonsense=1", SomeKafka)));
+            MySqlSinkApp.Create(MySqlSinkTestKit.SinkArgs("Sever=typo;Nonsense=1", SomeKafka)));
         Assert.Contains("ConnectionStrings:emaildb", e.Message);
     }
 
@@ -42,7 +42,7 @@ public class MySqlSinkConfigurationTests
     [InlineData("StatementRows", "0", "MySqlSink:StatementRows")]
     public async Task Invalid_option_fails_the_start_naming_the_setting(string key, string value, string expected)
     {
-        await using var app = MySqlSinkApp.CreateApp(MySqlSinkTestKit.SinkArgs(SomeMySql, SomeKafka,
+        await using var app = MySqlSinkApp.Create(MySqlSinkTestKit.SinkArgs(SomeMySql, SomeKafka,
             new Dictionary<string, string> { [key] = value }));
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
         Assert.Contains(expected, e.Message);

@@ -58,7 +58,7 @@ internal sealed class MySqlSinkTestKit : IAsyncDisposable
     /// <summary>Starts MySqlSinkService in this process (as Program.cs does), with its settings given as command-line args.</summary>
     public async Task<WebApplication> StartSinkAsync(IDictionary<string, string>? sinkSettings = null, string? mySql = null)
     {
-        var app = MySqlSinkApp.CreateApp(SinkArgs(mySql ?? MySql, Bootstrap, sinkSettings),
+        var app = MySqlSinkApp.Create(SinkArgs(mySql ?? MySql, Bootstrap, sinkSettings),
             services => services.AddSingleton<ILoggerProvider>(Logs));
         _apps.Add(app);
         await app.StartAsync();

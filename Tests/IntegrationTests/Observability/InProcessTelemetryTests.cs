@@ -62,8 +62,8 @@ public sealed class InProcessTelemetryTests
 
         await using var generator = Generator.GeneratorApp.Create([.. common, "--Generator:RatePerSecond=20", $"--Generator:TotalCount={Users}"]);
         await using var source = SourceService.SourceApp.Create(common);
-        await using var mysqlSink = MySqlSinkService.MySqlSinkApp.CreateApp(common);
-        await using var s3Sink = S3SinkService.Program.CreateApp(common);
+        await using var mysqlSink = MySqlSinkService.MySqlSinkApp.Create(common);
+        await using var s3Sink = S3SinkService.S3SinkApp.Create(common);
         WebApplication[] apps = [source, mysqlSink, s3Sink, generator];
         foreach (var app in apps) await app.StartAsync();
         try

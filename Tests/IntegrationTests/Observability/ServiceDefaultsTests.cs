@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Text;
-using KafkaPipeline.ServiceDefaults;
+using KafkaPipeline.Shared;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -68,8 +68,8 @@ public sealed class ServiceDefaultsTests
         var metricName = "otlp.test.records." + Guid.NewGuid().ToString("N");
         var logText = "otlp-test-log-" + Guid.NewGuid().ToString("N");
 
-        using (var source = new ActivitySource(TelemetryNames.ActivitySource))
-        using (var meter = new Meter(TelemetryNames.Meter))
+        using (var source = new ActivitySource(PipelineTelemetry.Name))
+        using (var meter = new Meter(PipelineTelemetry.Name))
         {
             using (var activity = source.StartActivity(spanName))
             {
@@ -81,7 +81,7 @@ public sealed class ServiceDefaultsTests
             app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("ObservabilityTest")
                 .LogInformation("Test message {Text}", logText);
 
-            // Stopping flushes traces and metrics (OpenTelemetryLifetime); disposing shuts the providers down.
+            // Disposing the host shuts the providers down, which flushes what was recorded.
             await app.StopAsync();
             await app.DisposeAsync();
         }
@@ -104,6 +104,8 @@ public sealed class ServiceDefaultsTests
         });
         builder.Configuration.AddInMemoryCollection(settings);
         builder.AddServiceDefaults();
+        // The pipeline's own source and meter, registered the way every service does.
+        builder.AddPipelineTelemetry();
         return builder;
     }
 

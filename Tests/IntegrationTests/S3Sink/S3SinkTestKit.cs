@@ -7,7 +7,7 @@ using KafkaPipeline.S3SinkService;
 using KafkaPipeline.Shared;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using S3SinkApp = KafkaPipeline.S3SinkService.Program;
+using S3SinkApp = KafkaPipeline.S3SinkService.S3SinkApp;
 
 namespace KafkaPipeline.IntegrationTests.S3Sink;
 
@@ -39,7 +39,7 @@ internal static class S3SinkTestKit
         };
         foreach (var (key, value) in sinkSettings ?? new Dictionary<string, string>())
             args.Add($"--S3Sink:{key}={value}");
-        var app = S3SinkApp.CreateApp([.. args], services =>
+        var app = S3SinkApp.Create([.. args], services =>
         {
             if (hooks is not null) services.AddSingleton(hooks);
         });

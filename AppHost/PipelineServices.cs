@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Configuration;
+
+namespace KafkaPipeline.AppHost;
+
+/// <summary>How every service of the pipeline is declared.</summary>
+internal static class PipelineServices
+{
+    /// <summary>
+    /// A service project with one HTTP endpoint (Aspire passes it in ASPNETCORE_URLS) whose /health (ServiceDefaults)
+    /// feeds the dashboard's health column. Launch profiles are ignored so that endpoint is the only one, and references
+    /// inject only connection strings: the services read nothing else of them.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> AddPipelineService<TProject>(this IDistributedApplicationBuilder builder, string name)
+        where TProject : IProjectMetadata, new() =>
+        builder.AddProject<TProject>(name, o => o.ExcludeLaunchProfile = true)
+            .WithHttpEndpoint()
+            .WithHttpHealthCheck("/health")
+            .WithReferenceEnvironment(ReferenceEnvironmentInjectionFlags.ConnectionString);
+
+    /// <summary>ConnectionStrings__{name} of each store, and no start before each store is healthy.</summary>
+    public static IResourceBuilder<ProjectResource> WithStores(this IResourceBuilder<ProjectResource> service,
+        params IResourceBuilder<IResourceWithConnectionString>[] stores)
+    {
+        foreach (var store in stores) service.WithReference(store).WaitFor(store);
+        return service;
+    }
+
+    /// <summary>Pipeline:SinkReplicas (default 1), checked here so a bad value stops the AppHost naming the setting.</summary>
+    public static int SinkReplicas(this IDistributedApplicationBuilder builder)
+    {
+        var text = builder.Configuration["Pipeline:SinkReplicas"];
+        if (text is null) return 1;
+        return int.TryParse(text, out var n) && n is >= 1 and <= 8
+            ? n
+            : throw new DistributedApplicationException($"Pipeline:SinkReplicas must be a number from 1 to 8 (got '{text}').");
+    }
+}

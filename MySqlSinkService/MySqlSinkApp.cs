@@ -1,0 +1,48 @@
+using KafkaPipeline.Shared;
+using MySqlConnector;
+
+namespace KafkaPipeline.MySqlSinkService;
+
+/// <summary>Builds the MySQL sink (the shape every service shares); Program.cs runs it, tests build it in-process.</summary>
+public static class MySqlSinkApp
+{
+    /// <param name="configureServices">Extra registrations (tests add log capture), applied last.</param>
+    public static WebApplication Create(string[] args, Action<IServiceCollection>? configureServices = null)
+    {
+        var builder = WebApplication.CreateBuilder(args);
+        builder.AddServiceDefaults();
+        builder.AddApplicationServices();
+        configureServices?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        app.MapDefaultEndpoints();
+        return app;
+    }
+
+    private static void AddApplicationServices(this IHostApplicationBuilder builder)
+    {
+        builder.AddPipelineTelemetry();
+        builder.AddValidatedOptions<MySqlSinkOptions>(MySqlSinkOptions.Section);
+        var mysql = ConnectionNames.Require(builder.Configuration, ConnectionNames.MySql);
+        CheckMySqlConnectionString(mysql);
+        builder.AddKafkaClients();
+
+        builder.Services.AddSingleton(new SinkConnections(mysql));
+        builder.Services.AddSingleton<MySqlSinkProgress>();
+        builder.Services.AddHostedService<MySqlSinkWorker>();
+        builder.Services.AddHealthChecks().AddMySql(mysql);
+    }
+
+    private static void CheckMySqlConnectionString(string value)
+    {
+        try
+        {
+            _ = new MySqlConnectionStringBuilder(value);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidOperationException(
+                $"Setting ConnectionStrings:{ConnectionNames.MySql} is not a valid MySQL connection string: {e.Message}", e);
+        }
+    }
+}
