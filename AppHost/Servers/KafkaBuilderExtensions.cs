@@ -78,18 +78,9 @@ internal static class KafkaBuilderExtensions
         var healthKey = $"{kafka.Resource.Name}_check";
         kafka.ApplicationBuilder.Services.AddHealthChecks().AddAsyncCheck(healthKey, async ct =>
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(TimeSpan.FromSeconds(5));
-            string? bootstrap;
-            try
-            {
-                bootstrap = await kafka.Resource.ConnectionStringExpression.GetValueAsync(timeout.Token);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                return HealthCheckResult.Unhealthy("Kafka has not published its bootstrap servers yet");
-            }
-            return await Task.Run(() => new KafkaClients(bootstrap!, NullLoggerFactory.Instance).CheckHealth(TimeSpan.FromSeconds(3)), ct);
+            var bootstrap = await kafka.Resource.ConnectionStringExpression.GetValueAsync(ct);
+            if (string.IsNullOrEmpty(bootstrap)) return HealthCheckResult.Unhealthy("Kafka has not published its bootstrap servers yet");
+            return await Task.Run(() => new KafkaClients(bootstrap, NullLoggerFactory.Instance).CheckHealth(TimeSpan.FromSeconds(3)), ct);
         });
         return kafka.WithHealthCheck(healthKey);
     }

@@ -31,19 +31,17 @@ public sealed class EmbeddedKafkaResource(string name, string command, string wo
 
     public ReferenceExpression ConnectionStringExpression => ReferenceExpression.Create($"{new BootstrapServers(this)}");
 
-    /// <summary>Reads the program's bootstrap file, waiting for it while the program starts.</summary>
+    /// <summary>
+    /// The program's bootstrap file, or null while it is not written yet. Never waits: Aspire resolves connection strings
+    /// before it starts the program, and the services, which WaitFor the healthy cluster, only read it once it exists.
+    /// </summary>
     private sealed class BootstrapServers(EmbeddedKafkaResource kafka) : IValueProvider, IManifestExpressionProvider
     {
         public string ValueExpression => $"{{{kafka.Name}.bootstrapServers}}";
 
-        public async ValueTask<string?> GetValueAsync(CancellationToken cancellationToken = default)
-        {
-            while (true)
-            {
-                if (File.Exists(kafka.BootstrapFile) && (await File.ReadAllTextAsync(kafka.BootstrapFile, cancellationToken)).Trim() is { Length: > 0 } list)
-                    return list;
-                await Task.Delay(200, cancellationToken);
-            }
-        }
+        public async ValueTask<string?> GetValueAsync(CancellationToken cancellationToken = default) =>
+            File.Exists(kafka.BootstrapFile) && (await File.ReadAllTextAsync(kafka.BootstrapFile, cancellationToken)).Trim() is { Length: > 0 } list
+                ? list
+                : null;
     }
 }
