@@ -16,28 +16,28 @@ var protectionKey = builder.AddParameter("protection-key",
 // Pipeline:SinkReplicas runs that many instances of each sink in their consumer groups (issue 11's replica tests).
 var sinkReplicas = builder.SinkReplicas();
 
-builder.AddPipelineService<Projects.Generator>("generator")
+builder.AddPipelineService<Projects.Generator>("generator", "Generator")
     .WithStores(stores.UsersDb);
 
-builder.AddPipelineService<Projects.SourceService>("source")
+builder.AddPipelineService<Projects.SourceService>("source", "Source")
     .WithStores(stores.UsersDb, stores.Kafka);
 
-builder.AddPipelineService<Projects.MySqlSinkService>("mysql-sink")
+builder.AddPipelineService<Projects.MySqlSinkService>("mysql-sink", "MySqlSink")
     .WithStores(stores.Kafka, stores.EmailDb)
     .WithEnvironment("Protection__Key", protectionKey) // its dead-letter records are protected too
     .WithReplicas(sinkReplicas);
 
-builder.AddPipelineService<Projects.S3SinkService>("s3-sink")
+builder.AddPipelineService<Projects.S3SinkService>("s3-sink", "S3Sink")
     .WithStores(stores.Kafka, stores.S3)
     .WithEnvironment("Protection__Key", protectionKey)
     .WithReplicas(sinkReplicas);
 
 // The status line that ./run.sh forwards every 5 s.
-builder.AddPipelineService<Projects.Monitor>("monitor")
+builder.AddPipelineService<Projects.Monitor>("monitor", "Monitor")
     .WithStores(stores.UsersDb, stores.Kafka, stores.EmailDb, stores.S3);
 
 // The Dashboard of issue 12 goes here, declared the same way plus its public page:
-//   builder.AddPipelineService<Projects.Dashboard>("dashboard").WithStores(stores.Kafka, ...)
+//   builder.AddPipelineService<Projects.Dashboard>("dashboard", "Dashboard").WithStores(stores.Kafka, ...)
 //       .WithExternalHttpEndpoints();   // and a fixed port 5080 under ./run.sh (PipelineServices.WithFixedPort)
 
 builder.Build().Run();

@@ -10,12 +10,27 @@ internal static class PipelineServices
     /// feeds the dashboard's health column. Launch profiles are ignored so that endpoint is the only one, and references
     /// inject only connection strings: the services read nothing else of them.
     /// </summary>
-    public static IResourceBuilder<ProjectResource> AddPipelineService<TProject>(this IDistributedApplicationBuilder builder, string name)
-        where TProject : IProjectMetadata, new() =>
-        builder.AddProject<TProject>(name, o => o.ExcludeLaunchProfile = true)
+    /// <param name="settingsSection">
+    /// The service's own settings section (e.g. "Generator"): keys given to the AppHost (`./run.sh
+    /// --Generator:RatePerSecond=200`, or AppHost configuration) are passed on as Generator__RatePerSecond.
+    /// </param>
+    public static IResourceBuilder<ProjectResource> AddPipelineService<TProject>(this IDistributedApplicationBuilder builder,
+        string name, string settingsSection)
+        where TProject : IProjectMetadata, new()
+    {
+        var settings = builder.Configuration.GetSection(settingsSection).AsEnumerable(makePathsRelative: true)
+            .Where(kv => kv.Value is not null)
+            .ToList();
+        return builder.AddProject<TProject>(name, o => o.ExcludeLaunchProfile = true)
             .WithHttpEndpoint()
             .WithHttpHealthCheck("/health")
-            .WithReferenceEnvironment(ReferenceEnvironmentInjectionFlags.ConnectionString);
+            .WithReferenceEnvironment(ReferenceEnvironmentInjectionFlags.ConnectionString)
+            .WithEnvironment(context =>
+            {
+                foreach (var (key, value) in settings)
+                    context.EnvironmentVariables[$"{settingsSection}__{key.Replace(":", "__", StringComparison.Ordinal)}"] = value!;
+            });
+    }
 
     /// <summary>ConnectionStrings__{name} of each store, and no start before each store is healthy.</summary>
     public static IResourceBuilder<ProjectResource> WithStores(this IResourceBuilder<ProjectResource> service,
