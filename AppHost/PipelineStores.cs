@@ -21,6 +21,7 @@ internal static class PipelineStoresExtensions
     private static PipelineStores AddLocalStores(this IDistributedApplicationBuilder builder)
     {
         var local = LocalServers.FromConfiguration(builder);
+        builder.PrepareLocalServers(local);
         return new PipelineStores(
             // PostgreSQL 15 with logical WAL and commit timestamps (what a change-capture source needs).
             UsersDb: builder.AddLocalPostgres("postgres", local).AddDatabase("usersdb", DatabaseName),
