@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ./test.sh [dotnet test arguments, e.g. --filter FullyQualifiedName~Runtime]
 # Installs what is missing, starts PostgreSQL, MariaDB and s3rver on the test ports and data dir (eng/test-env.sh:
-# 55432/53306/54566, .data/test, so it works while ./run.sh is running), builds KafkaPipeline.Local.slnf (everything
-# but the Aspire AppHost), runs its tests, stops the servers. The last line is "N passed, N failed[, N skipped]".
+# 55432/53306/54566, .data/test, so it works while ./run.sh is running), builds the solution (KafkaPipeline.sln, the
+# Aspire AppHost included), runs all its tests (the AppHost's start their own servers on free ports), stops the
+# servers. The last line is "N passed, N failed[, N skipped]".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 source eng/test-env.sh
@@ -28,15 +29,15 @@ fi
 
 # No build servers left behind (they would outlive this script and could hold CI's output open).
 export UseSharedCompilation=false
-echo "test.sh: building KafkaPipeline.Local.slnf"
-if ! dotnet build KafkaPipeline.Local.slnf -nologo -v:minimal -nodeReuse:false; then
+echo "test.sh: building KafkaPipeline.sln"
+if ! dotnet build KafkaPipeline.sln -nologo -v:minimal -nodeReuse:false; then
   echo "test.sh: the build failed (errors above); no tests ran"
   stop_servers
   summary 0 1 0; exit 1
 fi
 
 # --blame-hang-timeout: a test hanging for 10 minutes fails the run (with a dump) instead of blocking it forever.
-dotnet test KafkaPipeline.Local.slnf --no-build -nologo \
+dotnet test KafkaPipeline.sln --no-build -nologo \
   --logger "trx;LogFileName=results.trx" --logger "console;verbosity=normal" --blame-hang-timeout 10m "$@"
 test_rc=$?
 stop_servers

@@ -34,7 +34,8 @@ builder.AddPipelineService<Projects.S3SinkService>("s3-sink", "S3Sink")
 
 // The status line that ./run.sh forwards every 5 s.
 builder.AddPipelineService<Projects.Monitor>("monitor", "Monitor")
-    .WithStores(stores.UsersDb, stores.Kafka, stores.EmailDb, stores.S3);
+    .WithStores(stores.UsersDb, stores.Kafka, stores.EmailDb, stores.S3)
+    .WithStatusLinesOnConsole();
 
 // The Dashboard of issue 12 goes here, declared the same way plus its public page:
 //   builder.AddPipelineService<Projects.Dashboard>("dashboard", "Dashboard").WithStores(stores.Kafka, ...)

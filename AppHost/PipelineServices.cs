@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace KafkaPipeline.AppHost;
 
@@ -39,6 +40,20 @@ internal static class PipelineServices
         foreach (var store in stores) service.WithReference(store).WaitFor(store);
         return service;
     }
+
+    /// <summary>
+    /// Copies the service's status lines ("[status ...]", the Monitor's) from its resource log to the AppHost's console,
+    /// where ./run.sh shows them every 5 s.
+    /// </summary>
+    public static IResourceBuilder<ProjectResource> WithStatusLinesOnConsole(this IResourceBuilder<ProjectResource> service) =>
+        service.OnInitializeResource(async (resource, e, ct) =>
+        {
+            await foreach (var lines in e.Services.GetRequiredService<ResourceLoggerService>().WatchAsync(resource).WithCancellation(ct))
+            {
+                foreach (var line in lines.Where(l => l.Content.Contains("[status ", StringComparison.Ordinal)))
+                    Console.WriteLine(line.Content[line.Content.IndexOf("[status ", StringComparison.Ordinal)..]);
+            }
+        });
 
     /// <summary>Pipeline:SinkReplicas (default 1), checked here so a bad value stops the AppHost naming the setting.</summary>
     public static int SinkReplicas(this IDistributedApplicationBuilder builder)
