@@ -1,8 +1,8 @@
-# Settings of the local runtime, sourced by eng/servers.sh, run.sh and test.sh (not run directly).
-# Two profiles on different ports and data directories, so ./test.sh works while ./run.sh is running:
-#   run  (./run.sh):  PostgreSQL 5432,  MariaDB 3306,  s3rver 4566,  data in .data/run
+# Settings of the servers eng/servers.sh starts for ./test.sh and eng/bench.sh, sourced by them (not run directly).
+# (./run.sh is the Aspire AppHost, which starts its own servers: AppHost/Servers.) Two profiles:
+#   run  (eng/bench.sh, with its own ports): PostgreSQL 5432, MariaDB 3306, s3rver 4566, data in .data/run
 #   test (./test.sh): PostgreSQL 55432, MariaDB 53306, s3rver 54566, data in .data/test
-# Choose with KP_PROFILE=run|test before sourcing (eng/run-env.sh and eng/test-env.sh do that).
+# Choose with KP_PROFILE=run|test before sourcing (eng/test-env.sh does that for test).
 # Every KP_* value below may be set in the environment beforehand to override the default.
 
 KP_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,10 +41,6 @@ export KP_S3_BUCKET="${KP_S3_BUCKET:-users-lake}"
 export KP_S3_ACCESS_KEY="${KP_S3_ACCESS_KEY:-S3RVER}"
 export KP_S3_SECRET_KEY="${KP_S3_SECRET_KEY:-S3RVER}"
 export KP_PG_BIN="${KP_PG_BIN:-/usr/lib/postgresql/15/bin}"
-# ./run.sh only: the embedded Kafka (in memory) and the services' HTTP ports (base, base+1, ...).
-export KP_KAFKA_BROKERS="${KP_KAFKA_BROKERS:-1}"
-export KP_KAFKA_TOPICS="${KP_KAFKA_TOPICS:-P_USERS:4 P_USERS.dlq:1}"
-export KP_SERVICE_PORT_BASE="${KP_SERVICE_PORT_BASE:-5101}"
 export KP_START_TIMEOUT="${KP_START_TIMEOUT:-60}"  # seconds to wait for each server to become ready
 # 1 = wipe the profile's data directory on every start. Default 1: Kafka is in memory, so keeping the
 # databases across restarts would leave them out of step with it. KP_FRESH=0 reuses the data.
