@@ -5,6 +5,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 
 namespace Microsoft.Extensions.Hosting;
@@ -49,6 +50,11 @@ public static class Extensions
         });
 
         builder.Services.AddOpenTelemetry()
+            // Aspire sets OTEL_SERVICE_NAME; a service started by hand is named after its application instead of
+            // OpenTelemetry's "unknown_service" (which would merge every process of a trace into one).
+            .ConfigureResource(resource => resource.AddService(
+                builder.Configuration["OTEL_SERVICE_NAME"] is { Length: > 0 } name ? name : builder.Environment.ApplicationName,
+                autoGenerateServiceInstanceId: false))
             .WithMetrics(metrics =>
             {
                 metrics.AddAspNetCoreInstrumentation()

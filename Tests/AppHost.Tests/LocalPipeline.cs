@@ -97,16 +97,22 @@ internal sealed class LocalPipeline : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops the application (DCP stops every resource), then removes its data folder.</summary>
     public async ValueTask DisposeAsync()
     {
         await App.StopAsync();
         await App.DisposeAsync();
-    }
-
-    /// <summary>The data folder, once nothing runs on it any more.</summary>
-    public void DeleteData()
-    {
-        if (Directory.Exists(DataDirectory)) Directory.Delete(DataDirectory, recursive: true);
+        for (var attempt = 0; attempt < 10 && Directory.Exists(DataDirectory); attempt++)
+        {
+            try
+            {
+                Directory.Delete(DataDirectory, recursive: true);
+            }
+            catch (IOException)
+            {
+                await Task.Delay(1000); // a server still writing its last file while it stops
+            }
+        }
     }
 
     public static string RepositoryRoot([CallerFilePath] string here = "") =>

@@ -43,7 +43,6 @@ public sealed class LocalRuntimeEndToEndTests
         var left = await Eventually(() => Task.FromResult(processes.Where(LocalPipeline.Alive).ToList()), l => l.Count == 0, ct);
         Assert.Empty(left);
         Assert.DoesNotContain(Directory.EnumerateDirectories("/proc").Select(CommandLine), c => c.Contains(pipeline.DataDirectory, StringComparison.Ordinal));
-        pipeline.DeleteData();
     }
 
     [Fact]
