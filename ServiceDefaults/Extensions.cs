@@ -26,6 +26,10 @@ public static class Extensions
 
         builder.Services.AddServiceDiscovery();
 
+        // The standard resilience handler below logs every attempt at Information, and every OTLP export is an
+        // HttpClient call through it: keep only its warnings, or they drown the service's own logs (and are exported).
+        builder.Logging.AddFilter("Polly", LogLevel.Warning);
+
         builder.Services.ConfigureHttpClientDefaults(http =>
         {
             // Turn on resilience by default

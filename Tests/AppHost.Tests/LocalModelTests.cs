@@ -10,8 +10,18 @@ public sealed class LocalModelTests
 
         var postgres = AppHostModel.Single<ExecutableResource>(builder, "postgres");
         var postgresArgs = await AppHostModel.ArgumentsAsync(postgres);
-        Assert.Equal("/usr/bin/setpriv", postgres.Command); // PostgreSQL refuses to run as root
-        Assert.Contains("/usr/lib/postgresql/15/bin/postgres", postgresArgs);
+        if (Environment.UserName == "root")
+        {
+            // PostgreSQL refuses to run as root: setpriv switches to the postgres user's uid and gid first.
+            Assert.Equal("/usr/bin/setpriv", postgres.Command);
+            var postgresUid = File.ReadLines("/etc/passwd").Select(l => l.Split(':')).Single(f => f[0] == "postgres")[2];
+            Assert.Contains($"--reuid={postgresUid}", postgresArgs);
+            Assert.Contains("/usr/lib/postgresql/15/bin/postgres", postgresArgs);
+        }
+        else
+        {
+            Assert.Equal("/usr/lib/postgresql/15/bin/postgres", postgres.Command);
+        }
         Assert.Contains("wal_level=logical", postgresArgs);
         Assert.Contains("listen_addresses=127.0.0.1", postgresArgs);
         Assert.Contains("/usr/sbin/mariadbd", await AppHostModel.ArgumentsAsync(AppHostModel.Single<ExecutableResource>(builder, "mysql")));
