@@ -37,8 +37,8 @@ builder.AddPipelineService<Projects.Monitor>("monitor", "Monitor")
     .WithStores(stores.UsersDb, stores.Kafka, stores.EmailDb, stores.S3)
     .WithStatusLinesOnConsole();
 
-// The Dashboard of issue 12 goes here, declared the same way plus its public page:
-//   builder.AddPipelineService<Projects.Dashboard>("dashboard", "Dashboard").WithStores(stores.Kafka, ...)
-//       .WithExternalHttpEndpoints();   // and a fixed port 5080 under ./run.sh (PipelineServices.WithFixedPort)
+// The Dashboard of issue 12 goes here, declared the same way, with its page on a fixed port under ./run.sh:
+//   builder.AddPipelineService<Projects.Dashboard>("dashboard", "Dashboard", port: 5080)
+//       .WithStores(stores.Kafka, ...).WithExternalHttpEndpoints();
 
 builder.Build().Run();

@@ -15,15 +15,16 @@ internal static class PipelineServices
     /// The service's own settings section (e.g. "Generator"): keys given to the AppHost (`./run.sh
     /// --Generator:RatePerSecond=200`, or AppHost configuration) are passed on as Generator__RatePerSecond.
     /// </param>
+    /// <param name="port">A fixed port for the endpoint (a page people open); null lets Aspire choose.</param>
     public static IResourceBuilder<ProjectResource> AddPipelineService<TProject>(this IDistributedApplicationBuilder builder,
-        string name, string settingsSection)
+        string name, string settingsSection, int? port = null)
         where TProject : IProjectMetadata, new()
     {
         var settings = builder.Configuration.GetSection(settingsSection).AsEnumerable(makePathsRelative: true)
             .Where(kv => kv.Value is not null)
             .ToList();
         return builder.AddProject<TProject>(name, o => o.ExcludeLaunchProfile = true)
-            .WithHttpEndpoint()
+            .WithHttpEndpoint(port: port)
             .WithHttpHealthCheck("/health")
             .WithReferenceEnvironment(ReferenceEnvironmentInjectionFlags.ConnectionString)
             .WithEnvironment(context =>

@@ -25,10 +25,16 @@ public sealed class LocalServers
     public string S3SecretKey { get; init; } = "S3RVER";
     public string Bucket { get; init; } = "users-lake";
 
-    public string PostgresBin { get; init; } = "/usr/lib/postgresql/15/bin";
-    public string MariaDbServer { get; init; } = "/usr/sbin/mariadbd";
-    public string MariaDbInstall { get; init; } = "/usr/bin/mariadb-install-db";
-    public string Node { get; init; } = "/usr/bin/node";
+    // Where Debian's packages put them (eng/install.sh); each can be set, e.g. LocalRuntime:PostgresBin.
+    private const string DefaultPostgresBin = "/usr/lib/postgresql/15/bin";
+    private const string DefaultMariaDbServer = "/usr/sbin/mariadbd";
+    private const string DefaultMariaDbInstall = "/usr/bin/mariadb-install-db";
+    private const string DefaultNode = "/usr/bin/node";
+
+    public string PostgresBin { get; init; } = DefaultPostgresBin;
+    public string MariaDbServer { get; init; } = DefaultMariaDbServer;
+    public string MariaDbInstall { get; init; } = DefaultMariaDbInstall;
+    public string Node { get; init; } = DefaultNode;
     public string S3rverScript => Path.Combine(RepositoryRoot, "eng", "s3", "node_modules", "s3rver", "bin", "s3rver.js");
 
     /// <summary>The EmbeddedKafka program, built with the AppHost in the same configuration.</summary>
@@ -52,7 +58,6 @@ public sealed class LocalServers
                 ? (port == 0 ? null : port)
                 : throw new DistributedApplicationException($"{Section}:{key} must be a port number, or 0 for any free port (got '{text}').");
         }
-        var defaults = new LocalServers { RepositoryRoot = root, DataDirectory = "" };
         return new LocalServers
         {
             RepositoryRoot = root,
@@ -61,13 +66,13 @@ public sealed class LocalServers
             PostgresPort = Port("PostgresPort"),
             MySqlPort = Port("MySqlPort"),
             S3Port = Port("S3Port"),
-            PostgresBin = section["PostgresBin"] ?? defaults.PostgresBin,
-            MariaDbServer = section["MariaDbServer"] ?? defaults.MariaDbServer,
-            MariaDbInstall = section["MariaDbInstall"] ?? defaults.MariaDbInstall,
-            Node = section["Node"] ?? defaults.Node,
+            PostgresBin = section["PostgresBin"] ?? DefaultPostgresBin,
+            MariaDbServer = section["MariaDbServer"] ?? DefaultMariaDbServer,
+            MariaDbInstall = section["MariaDbInstall"] ?? DefaultMariaDbInstall,
+            Node = section["Node"] ?? DefaultNode,
         };
     }
 
-    /// <summary>The folder of one server's data, created for that server's user.</summary>
+    /// <summary>The folder of one server (its data, socket, logs), below <see cref="DataDirectory"/>.</summary>
     public string DirectoryFor(string server) => Path.Combine(DataDirectory, server);
 }
