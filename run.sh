@@ -65,6 +65,7 @@ stop_all() {
   if [ ${#left[@]} -eq 0 ]; then say "stopped: no process and no listening port left"; else say "WARNING: still there: ${left[*]}"; fi
 }
 trap 'say "stopping (signal)"; stop_all; exit 0' INT TERM
+trap '' PIPE   # a closed terminal or pipe must not end this script before it has stopped the AppHost
 
 # The stores' addresses once the AppHost has started them (the Kafka bootstrap list appears when the cluster is up).
 deadline=$((SECONDS + 300))
