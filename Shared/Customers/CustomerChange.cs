@@ -1,0 +1,84 @@
+using System.Buffers.Text;
+using System.Text.Json;
+using Confluent.Kafka;
+
+namespace KafkaPipeline.Shared.Customers;
+
+/// <summary>
+/// What the live views need from one P_USERS message: the user id, and for a row (not a tombstone) the first name, the
+/// country (<c>residence</c>) and the creation time; plus when PostgreSQL committed the change, for the latency.
+/// Read with a forward-only JSON reader that keeps only these fields: a replay of millions of messages allocates
+/// little, and the other fields (ssn, address, mail, ...) are never held.
+/// </summary>
+public readonly record struct CustomerChange(long Id, bool Deleted, string? FirstName, string? Country, DateTime CreatedAt, DateTime? CommittedAt, bool CommitFromHeader)
+{
+    /// <summary>
+    /// The change a message carries, or null with <paramref name="error"/> when it is not a user change (no key, a
+    /// value that is not a user row). Key = id as text; a null value is a delete (tombstone).
+    /// </summary>
+    public static CustomerChange? From(Message<byte[]?, byte[]?> message, out string? error)
+    {
+        error = null;
+        var commitTime = ChangeHeaders.ReadCommitTime(message.Headers);
+        if (message.Value is null)
+        {
+            if (message.Key is not { } key || !Utf8Parser.TryParse(key, out long id, out var used) || used != key.Length || id <= 0)
+            {
+                error = "a tombstone without a numeric user id as key";
+                return null;
+            }
+            return new CustomerChange(id, true, null, null, default, commitTime, commitTime is not null);
+        }
+        try
+        {
+            return ReadRow(message.Value, commitTime, out error);
+        }
+        catch (JsonException e)
+        {
+            error = $"value is not a user JSON document: {e.Message}";
+            return null;
+        }
+    }
+
+    private static CustomerChange? ReadRow(ReadOnlySpan<byte> json, DateTime? commitTime, out string? error)
+    {
+        var reader = new Utf8JsonReader(json);
+        long id = 0;
+        string? name = null, residence = null;
+        DateTime created = default, updated = default;
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+        {
+            error = "value is not a JSON object";
+            return null;
+        }
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("id"u8)) { reader.Read(); id = reader.TokenType == JsonTokenType.Number ? reader.GetInt64() : 0; }
+            else if (reader.ValueTextEquals("name"u8)) { reader.Read(); name = reader.TokenType == JsonTokenType.String ? reader.GetString() : null; }
+            else if (reader.ValueTextEquals("residence"u8)) { reader.Read(); residence = reader.TokenType == JsonTokenType.String ? reader.GetString() : null; }
+            else if (reader.ValueTextEquals("created_at"u8)) { reader.Read(); created = ReadTime(ref reader); }
+            else if (reader.ValueTextEquals("updated_at"u8)) { reader.Read(); updated = ReadTime(ref reader); }
+            else { reader.Read(); reader.Skip(); }
+        }
+        error = id <= 0 ? "field 'id' is missing or not a positive integer"
+            : residence is null ? "field 'residence' is missing"
+            : created == default ? "field 'created_at' is missing"
+            : null;
+        if (error is not null) return null;
+        // Without the CDC source's commit time, updated_at (the start of the writing transaction) stands in.
+        return new CustomerChange(id, false, FirstNameOf(name), residence, created,
+            commitTime ?? (updated == default ? null : updated), commitTime is not null);
+    }
+
+    private static DateTime ReadTime(ref Utf8JsonReader reader) =>
+        reader.TokenType == JsonTokenType.String && reader.TryGetDateTimeOffset(out var t) ? t.UtcDateTime : default;
+
+    /// <summary>The first word of the full name: the live screen shows no more of a person than that.</summary>
+    private static string FirstNameOf(string? fullName)
+    {
+        if (string.IsNullOrWhiteSpace(fullName)) return "";
+        var trimmed = fullName.Trim();
+        var space = trimmed.IndexOf(' ', StringComparison.Ordinal);
+        return space < 0 ? trimmed : trimmed[..space];
+    }
+}
