@@ -1,4 +1,5 @@
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Customers;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -29,11 +30,21 @@ public static class MonitorApp
         builder.AddKafkaClients();
         var mysql = ConnectionNames.Require(builder.Configuration, ConnectionNames.MySql);
         builder.Services.AddHealthChecks().AddMySql(mysql).AddS3();
+        // The bucket's key prefix is the S3 sink's own setting (S3Sink:TopicsDir), so both read the one value.
+        var topicsDir = builder.Configuration["S3Sink:TopicsDir"] is { Length: > 0 } dir ? dir : "topics";
+        static string Topic(IServiceProvider sp) =>
+            sp.GetRequiredService<IOptions<MonitorOptions>>().Value is var o ? TopicNames.ForTable(o.TopicPrefix, o.Table) : "";
+        // The countries come from the same topic reader and tally as the Dashboard's, not from a GROUP BY every tick.
+        builder.Services.AddSingleton<CustomerTally>();
+        builder.Services.AddHostedService(sp => new CustomerTopicReader(sp.GetRequiredService<KafkaClients>(), Topic(sp),
+            sp.GetRequiredService<CustomerTally>(), sp.GetRequiredService<ILogger<CustomerTopicReader>>()));
         builder.Services.AddSingleton(sp =>
         {
-            var o = sp.GetRequiredService<IOptions<MonitorOptions>>().Value;
-            return new PipelineStatus(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<KafkaClients>(), mysql,
-                sp.GetRequiredService<IOptions<S3Options>>().Value, TopicNames.ForTable(o.TopicPrefix, o.Table), o.Table);
+            var s3 = sp.GetRequiredService<IOptions<S3Options>>().Value;
+            var client = s3.CreateClient();
+            return new PipelineStatus(sp.GetRequiredService<NpgsqlDataSource>(), sp.GetRequiredService<KafkaClients>(), mysql, client,
+                new LakeProgress(client, s3.Bucket, topicsDir, Topic(sp)), sp.GetRequiredService<CustomerTally>(), Topic(sp),
+                sp.GetRequiredService<IOptions<MonitorOptions>>().Value.Table);
         });
         builder.Services.AddHostedService<StatusWorker>();
     }

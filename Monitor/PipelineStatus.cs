@@ -1,34 +1,52 @@
 using System.Globalization;
 using Amazon.S3;
-using Amazon.S3.Model;
 using Confluent.Kafka;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Customers;
 using MySqlConnector;
 using Npgsql;
 
 namespace KafkaPipeline.Monitor;
 
+/// <summary>A replication slot of the source database and the WAL it keeps PostgreSQL from recycling.</summary>
+public sealed record SlotWal(string Slot, bool Active, long? RetainedBytes);
+
 /// <summary>What each store holds right now, read from the stores themselves.</summary>
 public sealed record StatusSnapshot(
-    long? PostgresUsers, long? TopicMessages, long? MySqlRows, long? S3Records, long? S3Objects, long? DeadLetters,
-    double? LatestLatencyMs, IReadOnlyList<(string Residence, long Users)> TopResidences)
+    long? PostgresUsers, long? TopicMessages, long? Customers, long? MySqlRows, long? S3Records, long? S3Objects, long? DeadLetters,
+    double? LatestLatencyMs, IReadOnlyList<CountryCount> TopCountries, IReadOnlyList<SlotWal>? Slots)
 {
     public string ToLine()
     {
         static string N(long? v) => v?.ToString("N0", CultureInfo.InvariantCulture) ?? "?";
-        var top = string.Join(", ", TopResidences.Select(r => $"{r.Residence} {r.Users}"));
-        return $"users in PostgreSQL {N(PostgresUsers)} | P_USERS {N(TopicMessages)} msgs | MySQL {N(MySqlRows)} rows | " +
+        var top = string.Join(", ", TopCountries.Select(r => $"{r.Country} {r.Customers}"));
+        var slots = Slots is null ? "?" : Slots.Count == 0 ? "none"
+            : string.Join(", ", Slots.Select(s => $"{s.Slot} {(s.RetainedBytes is { } b ? Bytes(b) : "?")} WAL retained{(s.Active ? "" : " (inactive)")}"));
+        return $"users in PostgreSQL {N(PostgresUsers)} | P_USERS {N(TopicMessages)} msgs, {N(Customers)} customers | MySQL {N(MySqlRows)} rows | " +
                $"S3 {N(S3Records)} records in {N(S3Objects)} objects | DLQ {N(DeadLetters)} | " +
-               $"latest e2e PG->MySQL {(LatestLatencyMs is { } l ? l.ToString("F0", CultureInfo.InvariantCulture) + " ms" : "?")}" +
+               $"latest e2e PG->MySQL {(LatestLatencyMs is { } l ? l.ToString("F0", CultureInfo.InvariantCulture) + " ms" : "?")} | slot {slots}" +
                (top.Length > 0 ? $" | top sign-up countries: {top}" : "");
     }
+
+    private static string Bytes(long b) => b switch
+    {
+        < 1024 => $"{b} B",
+        < 1024 * 1024 => (b / 1024.0).ToString("F1", CultureInfo.InvariantCulture) + " kB",
+        < 1024L * 1024 * 1024 => (b / 1048576.0).ToString("F1", CultureInfo.InvariantCulture) + " MB",
+        _ => (b / 1073741824.0).ToString("F2", CultureInfo.InvariantCulture) + " GB",
+    };
 }
 
-/// <summary>Reads the counts; a store that is down shows as "?" rather than stopping the screen.</summary>
-public sealed class PipelineStatus(NpgsqlDataSource postgres, KafkaClients kafka, string mysql, S3Options s3Options, string topic, string table) : IDisposable
+/// <summary>
+/// Reads the status; a store that is down shows as "?" rather than stopping the screen. Nothing here grows with the
+/// data per read: the bucket is read incrementally (<see cref="LakeProgress"/>), the countries come from the topic
+/// reader's running tally (the Dashboard's <see cref="CustomerTally"/>) instead of a GROUP BY over the table, and the
+/// remaining queries are a count and single-row lookups.
+/// </summary>
+public sealed class PipelineStatus(
+    NpgsqlDataSource postgres, KafkaClients kafka, string mysql, IAmazonS3 s3, LakeProgress lake, CustomerTally customers, string topic, string table)
+    : IDisposable
 {
-    private readonly IAmazonS3 _s3 = s3Options.CreateClient();
-    private readonly Dictionary<string, long> _objectRecords = new();
     private readonly IConsumer<byte[], byte[]> _consumer = kafka.Consumer<byte[], byte[]>("pipeline-monitor", "pipeline-monitor").Build();
 
     public async Task<StatusSnapshot> ReadAsync(CancellationToken ct)
@@ -38,17 +56,9 @@ public sealed class PipelineStatus(NpgsqlDataSource postgres, KafkaClients kafka
         {
             await using var conn = await postgres.OpenConnectionAsync(ct);
             await using var cmd = new NpgsqlCommand($"SELECT count(*) FROM {t}", conn);
-            return (long)(await cmd.ExecuteScalarAsync(ct))!;
+            return (long?)(long)(await cmd.ExecuteScalarAsync(ct))!;
         });
-        var top = await Try(async () =>
-        {
-            await using var conn = await postgres.OpenConnectionAsync(ct);
-            await using var cmd = new NpgsqlCommand($"SELECT residence, count(*) FROM {t} GROUP BY residence ORDER BY 2 DESC, 1 LIMIT 3", conn);
-            await using var reader = await cmd.ExecuteReaderAsync(ct);
-            var list = new List<(string, long)>();
-            while (await reader.ReadAsync(ct)) list.Add((reader.GetString(0), reader.GetInt64(1)));
-            return list;
-        });
+        var slots = await Try(() => SlotsAsync(ct));
         var (rows, latency) = await TryPair(async () =>
         {
             await using var conn = new MySqlConnection(mysql);
@@ -61,10 +71,34 @@ public sealed class PipelineStatus(NpgsqlDataSource postgres, KafkaClients kafka
             var micros = await last.ExecuteScalarAsync(ct);
             return ((long?)n, micros is null or DBNull ? (double?)null : Convert.ToDouble(micros, CultureInfo.InvariantCulture) / 1000);
         });
-        var messages = await Try(() => Task.FromResult(CountMessages(topic)));
-        var dlq = await Try(() => Task.FromResult(CountMessages(TopicNames.DeadLetter(topic))));
-        var (records, objects) = await TryPair(() => CountS3Async(s3Options.Bucket, topic, ct));
-        return new StatusSnapshot(users, messages, rows, records, objects, dlq, latency, top ?? []);
+        var messages = await Try(() => Task.FromResult((long?)CountMessages(topic)));
+        var dlq = await Try(() => Task.FromResult((long?)CountMessages(TopicNames.DeadLetter(topic))));
+        var (records, objects) = await TryPair(async () =>
+        {
+            var (r, o) = await lake.RefreshAsync(ct);
+            return ((long?)r, (long?)o);
+        });
+        var tally = customers.Snapshot();
+        return new StatusSnapshot(users, messages, tally.Customers, rows, records, objects, dlq, latency, [.. tally.Countries.Take(3)], slots);
+    }
+
+    /// <summary>
+    /// The source database's replication slots and the WAL each holds back (PostgreSQL keeps every segment after the
+    /// slot's restart_lsn). pg_replication_slots is readable by any role; without a slot the list is empty.
+    /// </summary>
+    private async Task<IReadOnlyList<SlotWal>?> SlotsAsync(CancellationToken ct)
+    {
+        await using var conn = await postgres.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            """
+            SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint
+            FROM pg_replication_slots WHERE database = current_database() ORDER BY slot_name
+            """, conn);
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        var slots = new List<SlotWal>();
+        while (await reader.ReadAsync(ct))
+            slots.Add(new SlotWal(reader.GetString(0), reader.GetBoolean(1), reader.IsDBNull(2) ? null : reader.GetInt64(2)));
+        return slots;
     }
 
     private long CountMessages(string name)
@@ -78,29 +112,7 @@ public sealed class PipelineStatus(NpgsqlDataSource postgres, KafkaClients kafka
         });
     }
 
-    /// <summary>Records per object come from the sink's metadata; each object is asked once, then remembered.</summary>
-    private async Task<(long?, long?)> CountS3Async(string bucket, string name, CancellationToken ct)
-    {
-        var request = new ListObjectsV2Request { BucketName = bucket, Prefix = $"topics/{name}/" };
-        long objects = 0;
-        ListObjectsV2Response page;
-        do
-        {
-            page = await _s3.ListObjectsV2Async(request, ct);
-            foreach (var o in page.S3Objects ?? [])
-            {
-                objects++;
-                if (_objectRecords.ContainsKey(o.Key)) continue;
-                var meta = await _s3.GetObjectMetadataAsync(bucket, o.Key, ct);
-                // No metadata yet: s3rver is still storing the object (it writes metadata last); ask again next time.
-                if (long.TryParse(meta.Metadata["record-count"], out var c)) _objectRecords[o.Key] = c;
-            }
-            request.ContinuationToken = page.NextContinuationToken;
-        } while (page.IsTruncated == true);
-        return (_objectRecords.Values.Sum(), objects);
-    }
-
-    private static async Task<T?> Try<T>(Func<Task<T>> read)
+    private static async Task<T?> Try<T>(Func<Task<T?>> read)
     {
         try { return await read(); }
         catch (Exception) { return default; }
@@ -114,7 +126,7 @@ public sealed class PipelineStatus(NpgsqlDataSource postgres, KafkaClients kafka
 
     public void Dispose()
     {
-        _s3.Dispose();
+        s3.Dispose();
         _consumer.Dispose();
     }
 }

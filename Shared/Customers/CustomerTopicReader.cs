@@ -13,7 +13,7 @@ public sealed record ReaderProgress(bool CaughtUp, long Read, long AtStart);
 /// own to get out of step. Partitions added later are picked up. A message that is not a user change is counted and
 /// logged (the sinks dead-letter it); it never stops the reader.
 /// </summary>
-public sealed class CustomerTopicReader(string bootstrapServers, string topic, CustomerTally tally, ILogger<CustomerTopicReader> logger)
+public sealed class CustomerTopicReader(KafkaClients kafka, string topic, CustomerTally tally, ILogger<CustomerTopicReader> logger)
     : BackgroundService
 {
     private static readonly TimeSpan s_metadataRefresh = TimeSpan.FromSeconds(30);
@@ -33,20 +33,14 @@ public sealed class CustomerTopicReader(string bootstrapServers, string topic, C
 
     private void Run(CancellationToken ct)
     {
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        // Never joins a group (partitions are assigned by hand) and never commits; librdkafka only wants a group name.
+        using var consumer = kafka.Consumer<byte[]?, byte[]?>($"{topic}-live-view-reader", $"{topic}-live-view-reader", c =>
         {
-            BootstrapServers = bootstrapServers,
-            // Never joins (partitions are assigned by hand) and never commits; librdkafka only wants a name.
-            GroupId = $"{topic}-live-view-reader",
-            EnableAutoCommit = false,
-            EnableAutoOffsetStore = false,
-            EnablePartitionEof = true,
-            IsolationLevel = IsolationLevel.ReadCommitted,
-            FetchWaitMaxMs = 50,
+            c.EnablePartitionEof = true;
+            c.FetchWaitMaxMs = 50;
             // A live screen wants the next change at once, and a small prefetch keeps memory low during a replay.
-            QueuedMaxMessagesKbytes = 4_096,
-            SocketKeepaliveEnable = true,
-        }).SetLogHandler((_, m) => logger.LogDebug("librdkafka {Facility}: {Message}", m.Facility, m.Message)).Build();
+            c.QueuedMaxMessagesKbytes = 4_096;
+        }).Build();
         using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
         var nextRefresh = DateTime.MinValue;
         while (!ct.IsCancellationRequested)
