@@ -116,6 +116,13 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
                     report.Latency.Add(result);
                 }
             }
+            var dashboard = new DashboardBenchmark(settings, Say);
+            if (backfillOk && settings.ScreenRates.Count > 0 && report.Ok)
+            {
+                report.ScreenLatency.AddRange(await dashboard.ScreenLatencyAsync(env, pg,
+                    (rate, total, what, token) => GenerateAsync(env, rate, total, what, token), report.Failures, ct));
+                await DrainAsync(report, pg, mysql, inventory, ct); // the sinks take the screen phase's users too
+            }
             foreach (var s in services)
                 report.Memory.Add(new MemoryResult(s.Name, Mb(s.SamplePeakRss()), "whole run (backfill and latency phases)"));
 
@@ -137,6 +144,13 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
                     Say($"  {s.Name} exited with {s.ExitCode} at stop (log {s.LogPath})");
                 await s.DisposeAsync();
             }
+        }
+
+        if (settings.DashboardUsers > 0 && report.Ok)
+        {
+            report.DashboardMemory = await new DashboardBenchmark(settings, Say).MemoryAsync(cluster, report.Failures, ct);
+            if (report.DashboardMemory is { } d)
+                report.Memory.Add(new MemoryResult("Dashboard", d.PeakRssMegabytes, $"replaying {d.Users:N0} users into its state"));
         }
 
         report.Machine.LoadAverage += " -> " + LoadAverage() + " at the end";
@@ -295,6 +309,25 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
         return result;
     }
 
+    /// <summary>Until MySQL and the bucket hold every PostgreSQL user (after a phase that did not wait for the sinks).</summary>
+    private async Task DrainAsync(BenchmarkReport report, PgStore pg, MySqlStore mysql, S3Inventory inventory, CancellationToken ct)
+    {
+        var users = await pg.CountAsync(ct);
+        var deadline = DateTime.UtcNow + settings.DrainTimeout;
+        while (true)
+        {
+            var inMySql = (await mysql.CountAsync(0, ct)).Rows;
+            var inS3 = await inventory.RefreshAsync(ct);
+            if (inMySql >= users && inS3 >= users) return;
+            if (DateTime.UtcNow > deadline)
+            {
+                report.Failures.Add($"after the screen phase: MySQL holds {inMySql}, S3 {inS3} of {users} users after {settings.DrainTimeout.TotalSeconds:F0} s");
+                return;
+            }
+            await Task.Delay(200, ct);
+        }
+    }
+
     /// <summary>CPU seconds so far of the servers eng/servers.sh started (PostgreSQL with its backends), by name.</summary>
     private Dictionary<string, double> ServersCpu()
     {
@@ -348,6 +381,15 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             ? new GoalResult($"p99 PostgreSQL -> MySQL at 1 user/s <= poll interval + 250 ms = {budget:F0} ms", p.P99 <= budget,
                 $"{p.P99:F0} ms (n={p.Count})", "")
             : new GoalResult("p99 PostgreSQL -> MySQL at 1 user/s", null, "not measured", "rate 1 not in --rates"));
+        foreach (var l in r.ScreenLatency)
+        {
+            r.Goals.Add(l.PostgresToScreen is { } screen
+                ? new GoalResult($"p99 PostgreSQL -> count on a Dashboard page at {l.RatePerSecond:G} users/s <= 1 s", screen.P99 <= 1000, $"{screen.P99:F0} ms (n={screen.Count})", "")
+                : new GoalResult($"p99 PostgreSQL -> count on a Dashboard page at {l.RatePerSecond:G} users/s <= 1 s", null, "not measured", ""));
+        }
+        if (r.DashboardMemory is { } d)
+            r.Goals.Add(new GoalResult($"Dashboard with {d.Users:N0} users of state well under 150 MB", d.PeakRssMegabytes < 150,
+                $"{d.PeakRssMegabytes:F0} MB peak", $"{d.RssWithBrowsersMegabytes:F0} MB with {d.Browsers} event-stream clients"));
         foreach (var m in r.Memory.Where(m => Services.Contains(m.Service) && m.When.StartsWith("backfill", StringComparison.Ordinal)))
             r.Goals.Add(new GoalResult($"{m.Service} < 200 MB resident", m.PeakRssMegabytes < 200, $"{m.PeakRssMegabytes:F0} MB", "peak (VmHWM) during the backfill"));
     }

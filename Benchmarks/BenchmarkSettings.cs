@@ -14,6 +14,15 @@ public sealed record BenchmarkSettings
     /// <summary>Users a second of the latency phases.</summary>
     public IReadOnlyList<double> Rates { get; init; } = [1, 100, 1000];
 
+    /// <summary>Users a second of the screen-latency phases (PostgreSQL commit -> count on a Dashboard page).</summary>
+    public IReadOnlyList<double> ScreenRates { get; init; } = [1, 100];
+
+    /// <summary>Users of state for the Dashboard's memory figure (0: skipped).</summary>
+    public long DashboardUsers { get; init; } = 1_000_000;
+
+    /// <summary>Event-stream clients following the Dashboard during its memory figure.</summary>
+    public int DashboardBrowsers { get; init; } = 200;
+
     public bool Quick { get; init; }
 
     public string? JsonPath { get; init; }
@@ -67,6 +76,8 @@ public sealed record BenchmarkSettings
           --service-env K=V    extra environment variable for the service processes, repeatable (experiments only;
                                e.g. DOTNET_gcServer=0 or MySqlSink__StatementRows=100); the report lists them
           --rates none         skip the latency phases
+          --screen-rates LIST  users/s of the Dashboard screen-latency phases (default 1,100; none = skip)
+          --dashboard-users N  users of state for the Dashboard's memory figure (default 1000000; --quick: 100000; 0 = skip)
         """;
 
     /// <summary>Parses the command line; environment variables of eng/env.sh supply the servers.</summary>
@@ -74,7 +85,8 @@ public sealed record BenchmarkSettings
     {
         long? users = null;
         int? seconds = null;
-        double[]? rates = null;
+        double[]? rates = null, screenRates = null;
+        long? dashboardUsers = null;
         bool quick = false;
         var serviceEnv = new Dictionary<string, string>(StringComparer.Ordinal);
         string? json = null, pg = null, my = null, s3 = null, s3Dir = null, logs = null;
@@ -101,6 +113,16 @@ public sealed record BenchmarkSettings
                             ? d : throw new ArgumentException($"--rates: '{r}' is not a rate between 0 and 100000"))
                         .ToArray();
                     break;
+                case "--screen-rates" when value == "none":
+                    screenRates = [];
+                    break;
+                case "--screen-rates":
+                    screenRates = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                        .Select(r => double.TryParse(r, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d is > 0 and <= 1000
+                            ? d : throw new ArgumentException($"--screen-rates: '{r}' is not a rate between 0 and 1000"))
+                        .ToArray();
+                    break;
+                case "--dashboard-users": dashboardUsers = ParseLong(arg, value, 0, 10_000_000); break;
                 case "--json": json = value; break;
                 case "--postgres": pg = value; break;
                 case "--mysql": my = value; break;
@@ -126,6 +148,8 @@ public sealed record BenchmarkSettings
             Users = users ?? (quick ? 20_000 : 200_000),
             LatencySeconds = seconds ?? (quick ? 10 : 60),
             Rates = rates ?? [1, 100, 1000],
+            ScreenRates = screenRates ?? [1, 100],
+            DashboardUsers = dashboardUsers ?? (quick ? 100_000 : 1_000_000),
             Quick = quick,
             JsonPath = json,
             Postgres = pg,

@@ -91,6 +91,20 @@ public sealed class PipelineProcess : IAsyncDisposable
         return PeakRssBytes;
     }
 
+    /// <summary>Resident memory now (VmRSS); null once the process is gone.</summary>
+    public long? CurrentRssBytes()
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{_process.Id}/status").FirstOrDefault(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+            return line is null ? null : long.Parse(line["VmRSS:".Length..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (Exception e) when (e is IOException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>User + system CPU seconds used so far; null once gone.</summary>
     public double? CpuSeconds() => ProcessCpu.Seconds(_process.Id);
 

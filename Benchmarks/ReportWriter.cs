@@ -58,6 +58,23 @@ public static class ReportWriter
             Line($"PostgreSQL time: {r.PostgresTime}. MySQL time: {r.MySqlTime}. S3 time: {r.S3Time}.");
             Line("Kafka time: the message timestamp (CreateTime, set by the source's producer), used only for the split.");
         }
+        if (r.ScreenLatency.Count > 0)
+        {
+            Line();
+            Line("| PostgreSQL commit -> count on a Dashboard page (ms) | users | repaints | p50 | p95 | p99 | max |");
+            Line("|---|---:|---:|---:|---:|---:|---:|");
+            foreach (var l in r.ScreenLatency)
+            {
+                var p = l.PostgresToScreen;
+                Line(string.Create(c, $"| {l.RatePerSecond:G} users/s for {l.Seconds} s | {l.Users:N0} | {l.Repaints:N0} | {p?.P50:F0} | {p?.P95:F0} | {p?.P99:F0} | {p?.Max:F0} |"));
+            }
+            Line("Page time: performance.timeOrigin + now() in the requestAnimationFrame after the count's update (headless chromium); a user counts as shown at the first paint whose count includes it.");
+        }
+        if (r.DashboardMemory is { } d)
+        {
+            Line();
+            Line(string.Create(c, $"Dashboard with {d.Users:N0} users of state: replayed in {d.ReplaySeconds:F1} s ({d.ReplayUsersPerSecond:N0} users/s); peak RSS {d.PeakRssMegabytes:F0} MB, {d.RssMegabytes:F0} MB after; {d.RssWithBrowsersMegabytes:F0} MB with {d.Browsers} event-stream clients following it."));
+        }
         if (r.Memory.Count > 0)
         {
             Line();

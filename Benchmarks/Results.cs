@@ -61,6 +61,14 @@ public sealed record LatencyResult(
     Percentiles? KafkaToMySql,
     Percentiles? KafkaToS3);
 
+/// <summary>PostgreSQL commit -> the customer count changing in a headless chromium page of the Dashboard.</summary>
+public sealed record ScreenLatencyResult(double RatePerSecond, int Seconds, long Users, int Repaints, Percentiles? PostgresToScreen);
+
+/// <summary>The Dashboard holding <see cref="Users"/> users: replay time, memory, and memory with event-stream clients.</summary>
+public sealed record DashboardMemoryResult(
+    long Users, double ReplaySeconds, double ReplayUsersPerSecond, double PeakRssMegabytes, double RssMegabytes,
+    int Browsers, double RssWithBrowsersMegabytes);
+
 public sealed record MemoryResult(string Service, double PeakRssMegabytes, string When)
 {
     /// <summary>CPU seconds (user + system) the process used in the same period, when measured.</summary>
@@ -89,6 +97,8 @@ public sealed record BenchmarkReport
     public List<StageResult> Stages { get; } = [];
     public BackfillResult? Backfill { get; set; }
     public List<LatencyResult> Latency { get; } = [];
+    public List<ScreenLatencyResult> ScreenLatency { get; } = [];
+    public DashboardMemoryResult? DashboardMemory { get; set; }
     public List<MemoryResult> Memory { get; } = [];
     public List<GoalResult> Goals { get; } = [];
     public List<string> Failures { get; } = [];

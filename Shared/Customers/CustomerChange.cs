@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Collections.Concurrent;
 using System.Text.Json;
 using Confluent.Kafka;
 
@@ -54,8 +55,8 @@ public readonly record struct CustomerChange(long Id, bool Deleted, string? Firs
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             if (reader.ValueTextEquals("id"u8)) { reader.Read(); id = reader.TokenType == JsonTokenType.Number ? reader.GetInt64() : 0; }
-            else if (reader.ValueTextEquals("name"u8)) { reader.Read(); name = reader.TokenType == JsonTokenType.String ? reader.GetString() : null; }
-            else if (reader.ValueTextEquals("residence"u8)) { reader.Read(); residence = reader.TokenType == JsonTokenType.String ? reader.GetString() : null; }
+            else if (reader.ValueTextEquals("name"u8)) { reader.Read(); name = reader.TokenType == JsonTokenType.String ? ReadFirstName(ref reader) : null; }
+            else if (reader.ValueTextEquals("residence"u8)) { reader.Read(); residence = reader.TokenType == JsonTokenType.String ? Intern(ref reader) : null; }
             else if (reader.ValueTextEquals("created_at"u8)) { reader.Read(); created = ReadTime(ref reader); }
             else if (reader.ValueTextEquals("updated_at"u8)) { reader.Read(); updated = ReadTime(ref reader); }
             else { reader.Read(); reader.Skip(); }
@@ -66,19 +67,47 @@ public readonly record struct CustomerChange(long Id, bool Deleted, string? Firs
             : null;
         if (error is not null) return null;
         // Without the CDC source's commit time, updated_at (the start of the writing transaction) stands in.
-        return new CustomerChange(id, false, FirstNameOf(name), residence, created,
+        return new CustomerChange(id, false, name ?? "", residence, created,
             commitTime ?? (updated == default ? null : updated), commitTime is not null);
     }
 
     private static DateTime ReadTime(ref Utf8JsonReader reader) =>
         reader.TokenType == JsonTokenType.String && reader.TryGetDateTimeOffset(out var t) ? t.UtcDateTime : default;
 
-    /// <summary>The first word of the full name: the live screen shows no more of a person than that.</summary>
-    private static string FirstNameOf(string? fullName)
+    // Country names repeat (a few hundred for millions of users): one string each, found without allocating. Bounded,
+    // so a topic full of made-up countries cannot grow it without end.
+    private const int MaxCountries = 10_000;
+    private const int MaxStackChars = 256;
+    private static readonly ConcurrentDictionary<string, string> s_countries = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> s_countryLookup =
+        s_countries.GetAlternateLookup<ReadOnlySpan<char>>();
+
+    private static string Intern(ref Utf8JsonReader reader)
     {
-        if (string.IsNullOrWhiteSpace(fullName)) return "";
-        var trimmed = fullName.Trim();
-        var space = trimmed.IndexOf(' ', StringComparison.Ordinal);
-        return space < 0 ? trimmed : trimmed[..space];
+        if (ValueBytes(ref reader) > MaxStackChars) return reader.GetString()!;
+        Span<char> buffer = stackalloc char[MaxStackChars];
+        var chars = buffer[..reader.CopyString(buffer)];
+        if (s_countryLookup.TryGetValue(chars, out var known)) return known;
+        var name = chars.ToString();
+        return s_countries.Count < MaxCountries ? s_countries.GetOrAdd(name, name) : name;
     }
+
+    /// <summary>The first word of the full name: the live screen shows no more of a person than that.</summary>
+    private static string ReadFirstName(ref Utf8JsonReader reader)
+    {
+        if (ValueBytes(ref reader) > MaxStackChars) return FirstWord(reader.GetString().AsSpan());
+        Span<char> buffer = stackalloc char[MaxStackChars];
+        return FirstWord(buffer[..reader.CopyString(buffer)]);
+    }
+
+    private static string FirstWord(ReadOnlySpan<char> fullName)
+    {
+        var trimmed = fullName.Trim();
+        var space = trimmed.IndexOf(' ');
+        return (space < 0 ? trimmed : trimmed[..space]).ToString();
+    }
+
+    // A UTF-8 value never has fewer bytes than UTF-16 characters: its byte length bounds the buffer it needs.
+    private static long ValueBytes(ref Utf8JsonReader reader) =>
+        reader.HasValueSequence ? reader.ValueSequence.Length : reader.ValueSpan.Length;
 }

@@ -38,8 +38,9 @@ public sealed class CustomerTopicReader(KafkaClients kafka, string topic, Custom
         {
             c.EnablePartitionEof = true;
             c.FetchWaitMaxMs = 50;
-            // A live screen wants the next change at once, and a small prefetch keeps memory low during a replay.
-            c.QueuedMaxMessagesKbytes = 4_096;
+            // A live screen wants the next change at once. The prefetch: against the embedded Kafka a replay of 1,000,000
+            // messages took 29 s with 4 MB, 12 s with 16 MB, 6 s with 64 MB (+60 MB resident); 16 MB is the middle.
+            c.QueuedMaxMessagesKbytes = 16_384;
         }).Build();
         using var admin = new DependentAdminClientBuilder(consumer.Handle).Build();
         var nextRefresh = DateTime.MinValue;
@@ -106,6 +107,7 @@ public sealed class CustomerTopicReader(KafkaClients kafka, string topic, Custom
             _startHigh[p] = consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(5)).High.Value;
             _next[p] = 0;
         }
+        if (!_progress.CaughtUp) tally.Reserve(_startHigh.Values.Sum());
         consumer.IncrementalAssign(added.Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
         logger.LogInformation("Reading {Topic} partitions {Partitions} from the beginning ({Messages} messages to replay)",
             topic, string.Join(",", added), added.Sum(p => _startHigh[p]));

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using KafkaPipeline.Benchmarks;
 using KafkaPipeline.Dashboard;
 using KafkaPipeline.IntegrationTests.Infrastructure;
 using KafkaPipeline.IntegrationTests.Pipeline;
@@ -65,7 +66,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         Assert.Equal(top.ToString("N0", CultureInfo.InvariantCulture),
             await page.Locator("[data-testid=top-countries] li .num").First.EvaluateAsync<string>("e => e.firstChild.textContent"));
         h.Log($"CEO page: {perCountry.Values.Sum()} customers, {checkedCountries} countries checked on the map; screenshot " +
-              await HeadlessChromium.ScreenshotAsync(page, "dashboard-ceo-page"));
+              await Screenshot(page, "dashboard-ceo-page"));
 
         // 2. A user inserted in PostgreSQL appears (count and latest sign-ups), and a deleted one disappears.
         var zelda = await InsertUserAsync(h.Postgres, "Zelda Quartz", "Iceland");
@@ -95,7 +96,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         await page.Locator("[data-testid=connection]").Filter(new() { HasText = "Live" }).WaitForAsync(new() { Timeout = s_patience });
         await WaitForCountAsync(page, await PostgresCountAsync(h.Postgres));
         await WaitForSignupAsync(page, "Yannick", present: true);
-        await HeadlessChromium.ScreenshotAsync(page, "dashboard-ceo-page-after-restart");
+        await Screenshot(page, "dashboard-ceo-page-after-restart");
 
         // 4. The topic browser: with the MySQL sink stopped its lag grows; restarted, every group's lag falls to 0.
         var kafka = await chromium.NewPageAsync(h.Log);
@@ -105,7 +106,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         await kafka.WaitForFunctionAsync(
             "() => [...document.querySelectorAll('#groups tr[data-group=\"mysql-sink\"]')].some(r => Number(r.dataset.lag) > 0)",
             null, new() { Timeout = s_patience, PollingInterval = 500 });
-        await HeadlessChromium.ScreenshotAsync(kafka, "kafka-browser-lag");
+        await Screenshot(kafka, "kafka-browser-lag");
         h.Restart(PipelineHarness.MySqlSink);
         await kafka.WaitForFunctionAsync(
             """
@@ -124,7 +125,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         var ssns = (await PostgresUsersAsync(h.Postgres)).Values.Select(u => u.Ssn).ToList();
         Assert.DoesNotContain(ssns, shown.Contains);
         h.Log("topic browser: lag 0 for mysql-sink and s3-sink on every partition; screenshot " +
-              await HeadlessChromium.ScreenshotAsync(kafka, "kafka-browser"));
+              await Screenshot(kafka, "kafka-browser"));
     }
 
     /// <summary>A path of the map as the page drew it (Playwright fills it by property name).</summary>
@@ -133,6 +134,16 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         public string Iso { get; set; } = "";
         public long Customers { get; set; }
         public string Fill { get; set; } = "";
+    }
+
+    /// <summary>Saves TestResults/screenshots/{name}.png beside ./test.sh's results.trx (Tests/IntegrationTests/TestResults).</summary>
+    private static Task<string> Screenshot(IPage page, string name)
+    {
+        var bin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var project = bin.Parent?.Parent?.Parent; // bin/<Config>/<tfm> -> the project's folder
+        var results = project is not null && File.Exists(Path.Combine(project.FullName, "IntegrationTests.csproj"))
+            ? Path.Combine(project.FullName, "TestResults") : Path.Combine(AppContext.BaseDirectory, "TestResults");
+        return HeadlessChromium.ScreenshotAsync(page, Path.Combine(results, "screenshots", name + ".png"));
     }
 
     private static async Task WaitForCountAsync(IPage page, long expected) =>

@@ -1,11 +1,11 @@
 using Microsoft.Playwright;
 
-namespace KafkaPipeline.IntegrationTests.Infrastructure;
+namespace KafkaPipeline.Benchmarks;
 
 /// <summary>
 /// Debian's chromium (eng/install.sh) driven headless by Microsoft.Playwright: Playwright's own browser download cannot
 /// work on our machines, so it is pointed at /usr/bin/chromium (or $KP_CHROMIUM) with the flags that work here.
-/// Screenshots go to Tests/IntegrationTests/TestResults/screenshots, beside the test results.
+/// Used by the benchmark (latency to a real page) and the browser tests.
 /// </summary>
 public sealed class HeadlessChromium : IAsyncDisposable
 {
@@ -62,26 +62,12 @@ public sealed class HeadlessChromium : IAsyncDisposable
         return page;
     }
 
-    /// <summary>Saves a full-window screenshot as TestResults/screenshots/{name}.png and returns its path.</summary>
-    public static async Task<string> ScreenshotAsync(IPage page, string name)
+    /// <summary>Saves a screenshot of the window as a PNG file and returns its path.</summary>
+    public static async Task<string> ScreenshotAsync(IPage page, string path)
     {
-        var path = Path.Combine(ResultsFolder, "screenshots", name + ".png");
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         await page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
         return path;
-    }
-
-    /// <summary>&lt;repo&gt;/Tests/IntegrationTests/TestResults (where ./test.sh's results.trx goes), or the bin folder's.</summary>
-    private static string ResultsFolder
-    {
-        get
-        {
-            var bin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-            var project = bin.Parent?.Parent?.Parent; // bin/<Config>/<tfm> -> project folder
-            return project is not null && File.Exists(Path.Combine(project.FullName, "IntegrationTests.csproj"))
-                ? Path.Combine(project.FullName, "TestResults")
-                : Path.Combine(AppContext.BaseDirectory, "TestResults");
-        }
     }
 
     public async ValueTask DisposeAsync()
