@@ -73,7 +73,7 @@ public static class ReportWriter
         if (r.DashboardMemory is { } d)
         {
             Line();
-            Line(string.Create(c, $"Dashboard with {d.Users:N0} users of state: replayed in {d.ReplaySeconds:F1} s ({d.ReplayUsersPerSecond:N0} users/s); peak RSS {d.PeakRssMegabytes:F0} MB, {d.RssMegabytes:F0} MB after; {d.RssWithBrowsersMegabytes:F0} MB with {d.Browsers} event-stream clients following it."));
+            Line(string.Create(c, $"Dashboard with {d.Users:N0} users of state: replayed in {d.ReplaySeconds:F1} s ({d.ReplayUsersPerSecond:N0} users/s); resident {d.IdleRssMegabytes:F0} MB with no users, peak {d.PeakRssMegabytes:F0} MB, {d.RssMegabytes:F0} MB after (managed heap {d.ManagedHeapMegabytes:F1} MB); {d.RssWithBrowsersMegabytes:F0} MB with {d.Browsers} event-stream clients following it."));
         }
         if (r.Memory.Count > 0)
         {

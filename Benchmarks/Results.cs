@@ -66,8 +66,8 @@ public sealed record ScreenLatencyResult(double RatePerSecond, int Seconds, long
 
 /// <summary>The Dashboard holding <see cref="Users"/> users: replay time, memory, and memory with event-stream clients.</summary>
 public sealed record DashboardMemoryResult(
-    long Users, double ReplaySeconds, double ReplayUsersPerSecond, double PeakRssMegabytes, double RssMegabytes,
-    int Browsers, double RssWithBrowsersMegabytes);
+    long Users, double IdleRssMegabytes, double ReplaySeconds, double ReplayUsersPerSecond, double PeakRssMegabytes, double RssMegabytes,
+    double? ManagedHeapMegabytes, int Browsers, double RssWithBrowsersMegabytes);
 
 public sealed record MemoryResult(string Service, double PeakRssMegabytes, string When)
 {

@@ -8,8 +8,8 @@ namespace KafkaPipeline.Dashboard;
 public sealed record LiveUpdate(long Sequence, string Json);
 
 /// <summary>
-/// Coalesces changes into at most one update per <see cref="DashboardOptions.PushInterval"/>: each tick, if the
-/// customers moved (or a heartbeat is due), it serializes one view and hands the same string to every browser. A
+/// Coalesces changes into at most one update per <see cref="DashboardOptions.PushInterval"/>: when the customers moved
+/// (or a heartbeat is due), it serializes one view and hands the same string to every browser. A
 /// browser's stream holds only a reference to the latest update, never a queue of its own, so memory stays flat in the
 /// number of browsers and a slow browser simply skips to the newest state.
 /// </summary>
@@ -52,7 +52,9 @@ public sealed class LiveUpdates(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var o = options.Value;
-        using var timer = new PeriodicTimer(o.PushInterval, clock);
+        // Looks for changes often (a version number compare) but pushes at most once per PushInterval: the first change
+        // after a quiet spell goes out at once, a burst is coalesced.
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(Math.Min(25, o.PushInterval.TotalMilliseconds)), clock);
         long seenVersion = -1;
         var seenCaughtUp = false;
         var lastPush = DateTime.MinValue;
@@ -61,7 +63,8 @@ public sealed class LiveUpdates(
             var version = tally.Version;
             var caughtUp = reader.Progress.CaughtUp;
             var now = clock.GetUtcNow().UtcDateTime;
-            if (version == seenVersion && caughtUp == seenCaughtUp && now - lastPush < o.HeartbeatInterval) continue;
+            var changed = version != seenVersion || caughtUp != seenCaughtUp;
+            if (changed ? now - lastPush < o.PushInterval : now - lastPush < o.HeartbeatInterval) continue;
             seenVersion = version;
             seenCaughtUp = caughtUp;
             lastPush = now;

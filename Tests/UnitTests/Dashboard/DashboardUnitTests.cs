@@ -22,35 +22,45 @@ public sealed class DashboardUnitTests
     }
 
     [Fact]
-    public async Task Every_browser_gets_the_same_update_object_and_changes_between_pushes_are_coalesced()
+    public async Task Every_browser_gets_the_same_update_object_and_a_burst_of_changes_is_coalesced()
     {
         var tally = new CustomerTally();
         var reader = new CustomerTopicReader("127.0.0.1:1", "P_USERS", tally, NullLogger<CustomerTopicReader>.Instance);
+        var interval = TimeSpan.FromMilliseconds(200);
         var updates = new LiveUpdates(tally, reader, CountryCodes.Load(Path.Combine(AppContext.BaseDirectory, "countries")),
-            TimeProvider.System, Options.Create(new DashboardOptions { PushInterval = TimeSpan.FromMilliseconds(100) }));
+            TimeProvider.System, Options.Create(new DashboardOptions { PushInterval = interval }));
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        var followers = Enumerable.Range(0, 50).Select(_ => updates.FollowAsync(cts.Token).GetAsyncEnumerator(cts.Token)).ToList();
-        foreach (var f in followers) Assert.True(await f.MoveNextAsync());
-        var first = followers[0].Current;
-        Assert.All(followers, f => Assert.Same(first, f.Current));
-
         await updates.StartAsync(cts.Token);
-        // A burst of 1,000 changes between two ticks ...
-        for (var i = 1; i <= 1000; i++)
-            tally.Apply(new CustomerChange(i, false, "A", "Chile", DateTime.UtcNow, DateTime.UtcNow, false));
-        // ... arrives as one update holding all of them, the same object for every follower.
-        var next = new List<LiveUpdate>();
-        foreach (var f in followers)
+
+        // 50 browsers follow while 1,000 changes arrive over about a second.
+        var seen = new List<LiveUpdate>[50];
+        var followers = Enumerable.Range(0, seen.Length).Select(i => Task.Run(async () =>
         {
-            Assert.True(await f.MoveNextAsync());
-            next.Add(f.Current);
+            seen[i] = [];
+            await foreach (var u in updates.FollowAsync(cts.Token))
+            {
+                seen[i].Add(u);
+                if (u.Json.Contains("\"customers\":1000,", StringComparison.Ordinal)) return;
+            }
+        })).ToList();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var i = 1; i <= 1000; i++)
+        {
+            tally.Apply(new CustomerChange(i, false, "A", "Chile", DateTime.UtcNow, DateTime.UtcNow, false));
+            if (i % 10 == 0) await Task.Delay(10);
         }
-        Assert.All(next, u => Assert.Same(next[0], u));
-        Assert.Contains("\"customers\":1000", next[0].Json, StringComparison.Ordinal);
-        Assert.Equal(first.Sequence + 1, next[0].Sequence);
+        await Task.WhenAll(followers);
+        var elapsed = clock.Elapsed;
         await cts.CancelAsync();
         await updates.StopAsync(CancellationToken.None);
-        foreach (var f in followers) await f.DisposeAsync();
+
+        // Each update is one object shared by every browser that received it (no copy per browser) ...
+        var bySequence = seen.SelectMany(s => s).GroupBy(u => u.Sequence);
+        Assert.All(bySequence, g => Assert.All(g, u => Assert.Same(g.First(), u)));
+        // ... and a browser got at most one update per push interval, not one per change.
+        var most = seen.Max(s => s.Count);
+        Assert.True(most <= elapsed / interval + 2, $"{most} updates in {elapsed.TotalMilliseconds:F0} ms for 1,000 changes");
+        Assert.All(seen, s => Assert.Contains("\"customers\":1000,", s[^1].Json, StringComparison.Ordinal));
     }
 
     [Fact]
