@@ -100,6 +100,7 @@ public sealed class LiveUpdates(
             Customers: s.Customers,
             SignupsLastMinute: s.SignupsLastMinute,
             SignupsLastHour: s.SignupsLastHour,
+            SignupsPerMinute: s.SignupsPerMinute,
             Countries: [.. s.Countries.Select(c => new CountryView(c.Country, codes.Numeric(c.Country), c.Customers))],
             Latest: [.. s.Latest.Select(l => new SignupView(l.FirstName, l.Country, EpochMs(l.CreatedAt)))],
             LastChange: s.LastCommit is { } commit && s.LastAppliedAt is { } applied
@@ -115,7 +116,7 @@ public sealed class LiveUpdates(
 /// <summary>What the CEO page shows (camelCase JSON). Times are milliseconds since 1970 (UTC).</summary>
 public sealed record DashboardView(
     long Sequence, double ServerTime, bool CaughtUp, long Replayed, long ToReplay,
-    long Customers, long SignupsLastMinute, long SignupsLastHour,
+    long Customers, long SignupsLastMinute, long SignupsLastHour, IReadOnlyList<long> SignupsPerMinute,
     IReadOnlyList<CountryView> Countries, IReadOnlyList<SignupView> Latest, ChangeView? LastChange, long Skipped);
 
 /// <summary>A country's customers; <paramref name="Iso"/> is the ISO 3166-1 numeric code of its shape on the map.</summary>

@@ -41,12 +41,12 @@ async function drawMap() {
   if (window.dashboard.lastView) paintMap(window.dashboard.lastView);
 }
 
-// Dark slate for no customers, then deep to bright teal on a square-root scale (a few large countries must not wash
-// out the rest, and small differences between similar countries still show).
-const RAMP = [[22, 52, 74], [17, 94, 89], [13, 148, 136], [45, 212, 191], [153, 246, 228]];
-function colour(count, max) {
+// Dark slate for no customers; from deep to bright teal between the smallest and the largest country with customers,
+// on a square-root scale (a few large countries must not wash out the rest). The legend shows both ends in numbers.
+const RAMP = [[17, 80, 84], [13, 148, 136], [45, 212, 191], [153, 246, 228]];
+function colour(count, min, max) {
   if (!count) return "var(--land-empty)";
-  const t = max <= 0 ? 1 : Math.sqrt(count / max);
+  const t = max <= min ? 1 : Math.sqrt((count - min) / (max - min));
   const x = Math.min(0.999, Math.max(0, t)) * (RAMP.length - 1);
   const i = Math.floor(x), f = x - i, a = RAMP[i], b = RAMP[i + 1];
   return `rgb(${a.map((v, k) => Math.round(v + (b[k] - v) * f)).join(",")})`;
@@ -56,10 +56,13 @@ function paintMap(view) {
   if (!map.ready) return;
   const byIso = new Map();
   for (const c of view.countries) if (c.iso) byIso.set(c.iso, (byIso.get(c.iso) || 0) + c.customers);
-  const max = Math.max(0, ...byIso.values());
+  const onMap = [...map.paths.keys()].map((iso) => byIso.get(iso) || 0).filter((n) => n > 0);
+  const min = onMap.length ? Math.min(...onMap) : 0, max = onMap.length ? Math.max(...onMap) : 0;
+  $("legend-min").textContent = fmt.format(min);
+  $("legend-max").textContent = fmt.format(max);
   for (const [iso, paths] of map.paths) {
     const n = byIso.get(iso) || 0;
-    const fill = colour(n, max);
+    const fill = colour(n, min, max);
     for (const p of paths) {
       if (p.getAttribute("fill") !== fill) p.setAttribute("fill", fill);
       p.dataset.customers = n;
@@ -176,9 +179,14 @@ function paint(view) {
   const mapped = view.countries.filter((c) => c.iso).length;
   $("country-total").textContent = `in ${fmt.format(view.countries.length)} countries` + (view.skipped ? ` · ${fmt.format(view.skipped)} unreadable records left out` : "");
   $("country-total").title = `${mapped} of them on the map`;
-  $("signups-minute").textContent = fmt.format(view.signupsLastMinute);
-  $("signups-hour").textContent = fmt.format(view.signupsLastHour);
+  const minute = fmt.format(view.signupsLastMinute), hour = fmt.format(view.signupsLastHour);
+  if ($("signups-minute").textContent !== minute || $("signups-hour").textContent !== hour) {
+    $("signups-minute").textContent = minute;
+    $("signups-hour").textContent = hour;
+    fitCount();
+  }
   paintLatency(view);
+  paintTrend(view.signupsPerMinute);
   paintMap(view);
   paintTop(view);
   paintLatest(view);
@@ -187,13 +195,40 @@ function paint(view) {
   if (!view.caughtUp) $("replay-pct").textContent = view.toReplay ? `${Math.min(100, Math.floor(100 * view.replayed / view.toReplay))}%` : "…";
 }
 
-// The count is the largest thing on the screen: as large as its card allows, whatever its number of digits.
+// Big numbers as large as their box allows, whatever their number of digits (the count's box is its card).
+function fit(el, room) {
+  el.style.fontSize = "";
+  const size = parseFloat(getComputedStyle(el).fontSize);
+  if (el.scrollWidth > room) el.style.fontSize = `${Math.floor(size * room / el.scrollWidth)}px`;
+}
 function fitCount() {
   const el = $("customer-count");
-  el.style.fontSize = "";
-  const max = parseFloat(getComputedStyle(el).fontSize);
-  const room = el.parentElement.clientWidth - 2 * parseFloat(getComputedStyle(el.parentElement).paddingLeft);
-  if (el.scrollWidth > room) el.style.fontSize = `${Math.floor(max * room / el.scrollWidth)}px`;
+  fit(el, el.parentElement.clientWidth - 2 * parseFloat(getComputedStyle(el.parentElement).paddingLeft));
+  // The two sign-up figures share one size: the one that lets both fit.
+  const pair = ["signups-minute", "signups-hour"].map($);
+  pair.forEach((e) => fit(e, e.parentElement.clientWidth));
+  const size = Math.min(...pair.map((e) => parseFloat(getComputedStyle(e).fontSize)));
+  pair.forEach((e) => { e.style.fontSize = `${size}px`; });
+}
+
+// Sign-ups per minute over the last hour, newest on the right.
+function paintTrend(perMinute) {
+  const svg = $("trend"), ns = "http://www.w3.org/2000/svg";
+  const max = Math.max(1, ...perMinute), w = 600 / perMinute.length;
+  const bars = perMinute.map((n, i) => {
+    const r = document.createElementNS(ns, "rect");
+    const h = n ? Math.max(2, 112 * n / max) : 0;
+    r.setAttribute("x", (i * w + 1).toFixed(1));
+    r.setAttribute("width", (w - 2).toFixed(1));
+    r.setAttribute("y", (120 - h).toFixed(1));
+    r.setAttribute("height", h.toFixed(1));
+    if (i === perMinute.length - 1) r.setAttribute("class", "now");
+    return r;
+  });
+  const base = document.createElementNS(ns, "line");
+  base.setAttribute("x1", 0); base.setAttribute("x2", 600); base.setAttribute("y1", 119.5); base.setAttribute("y2", 119.5);
+  svg.replaceChildren(base, ...bars);
+  $("trend-max").textContent = `peak ${fmt.format(Math.max(0, ...perMinute))}/min`;
 }
 
 // ---------- connection ----------

@@ -99,6 +99,7 @@ public sealed class CustomerTally(TimeProvider? clock = null, int latestCapacity
                 Customers: _customers.Count,
                 SignupsLastMinute: _signups.Count(nowSecond, 60),
                 SignupsLastHour: _signups.Count(nowSecond, SignupWindow.Seconds),
+                SignupsPerMinute: _signups.PerMinute(nowSecond),
                 Countries: countries,
                 Latest: [.. _latest],
                 LastCommit: _lastCommit,
@@ -185,7 +186,7 @@ public sealed record RecentSignup(long Id, string FirstName, string Country, Dat
 
 /// <summary>The customers at one moment: what the live views show.</summary>
 public sealed record CustomerSnapshot(
-    long Version, long Customers, long SignupsLastMinute, long SignupsLastHour,
+    long Version, long Customers, long SignupsLastMinute, long SignupsLastHour, IReadOnlyList<long> SignupsPerMinute,
     IReadOnlyList<CountryCount> Countries, IReadOnlyList<RecentSignup> Latest,
     DateTime? LastCommit, DateTime? LastAppliedAt, bool LastCommitFromHeader, long Changes, long Skipped);
 
@@ -213,6 +214,18 @@ internal sealed class SignupWindow
             if (_count[i] > 0 && age < seconds && age > -60) total += _count[i];
         }
         return total;
+    }
+
+    /// <summary>Sign-ups in each of the last 60 minutes, oldest first; the last entry is the minute up to now.</summary>
+    public long[] PerMinute(long nowSecond)
+    {
+        var minutes = new long[Seconds / 60];
+        for (var i = 0; i < Seconds; i++)
+        {
+            var age = nowSecond - _second[i];
+            if (_count[i] > 0 && age is >= 0 and < Seconds) minutes[^(1 + (int)(age / 60))] += _count[i];
+        }
+        return minutes;
     }
 
     private void Change(long createdSecond, long nowSecond, int delta)

@@ -80,8 +80,11 @@ public sealed class CustomerTallyTests
     public void Sign_up_windows_follow_the_clock()
     {
         var clock = new FixedClock(Now);
-        var tally = Replay([Row(1, "A", "Chile", Now.AddSeconds(-10)), Row(2, "B", "Chile", Now.AddMinutes(-59))], clock);
+        var tally = Replay([Row(1, "A", "Chile", Now.AddSeconds(-10)), Row(2, "B", "Chile", Now.AddMinutes(-59).AddSeconds(-30))], clock);
         Assert.Equal((1, 2), (tally.Snapshot().SignupsLastMinute, tally.Snapshot().SignupsLastHour));
+        var perMinute = tally.Snapshot().SignupsPerMinute;
+        Assert.Equal(60, perMinute.Count);
+        Assert.Equal((1, 1, 2), (perMinute[^1], perMinute[0], perMinute.Sum()));
         clock.Now = Now.AddMinutes(2);
         Assert.Equal((0, 1), (tally.Snapshot().SignupsLastMinute, tally.Snapshot().SignupsLastHour));
         clock.Now = Now.AddHours(2);
