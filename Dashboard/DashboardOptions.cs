@@ -21,10 +21,14 @@ public sealed class DashboardOptions : IValidatedOptions
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>
-    /// Consumer groups the topic browser shows. Listed here because librdkafka's mock cluster (the embedded Kafka)
-    /// answers neither ListGroups nor DescribeGroups; their committed offsets (OffsetFetch) it does answer.
+    /// Consumer groups the topic browser shows (empty: the sinks' default groups). Listed here because librdkafka's mock
+    /// cluster (the embedded Kafka) answers neither ListGroups nor DescribeGroups; their committed offsets (OffsetFetch)
+    /// it does answer. Empty by default because the configuration binder adds configured entries to an array's
+    /// defaults instead of replacing them.
     /// </summary>
-    public string[] ConsumerGroups { get; set; } = ["mysql-sink", "s3-sink"];
+    public string[] ConsumerGroups { get; set; } = [];
+
+    public IReadOnlyList<string> GroupsShown => ConsumerGroups.Length > 0 ? ConsumerGroups : ["mysql-sink", "s3-sink"];
 
     /// <summary>Most messages the topic browser returns per request.</summary>
     public int MaxMessages { get; set; } = 100;

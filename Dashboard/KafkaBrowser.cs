@@ -57,7 +57,7 @@ public sealed class KafkaBrowser : IDisposable
             .SelectMany(t => t.Partitions.Select(p => new TopicPartition(t.Topic, p.PartitionId))).ToList();
         var marks = await WatermarksAsync(partitions, ct);
         var groups = new List<GroupView>();
-        foreach (var group in _options.ConsumerGroups)
+        foreach (var group in _options.GroupsShown)
         {
             try
             {

@@ -100,7 +100,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
 
         // 4. The topic browser: with the MySQL sink stopped its lag grows; restarted, every group's lag falls to 0.
         var kafka = await chromium.NewPageAsync(h.Log);
-        await kafka.GotoAsync(url + "/kafka/");
+        await kafka.GotoAsync(url + "/kafka"); // redirected to /kafka/
         await h.KillAsync(PipelineHarness.MySqlSink);
         for (var i = 0; i < 20; i++) await InsertUserAsync(h.Postgres, $"Lag{i} Test", "Chile");
         await kafka.WaitForFunctionAsync(

@@ -75,5 +75,7 @@ public sealed class DashboardUnitTests
         Assert.Contains("Dashboard:ConsumerGroups", errors);
         Assert.Contains("Dashboard:MaxMessages", errors);
         Assert.Empty(new DashboardOptions().Validate("Dashboard"));
+        Assert.Equal(["mysql-sink", "s3-sink"], new DashboardOptions().GroupsShown);
+        Assert.Equal(["g"], new DashboardOptions { ConsumerGroups = ["g"] }.GroupsShown);
     }
 }
