@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 root="$(pwd)"
 say() { echo "run.sh: $*"; }
 
-ports=(5432 3306 4566 15000 19000 20000)   # the stores, then the dashboard, its OTLP and resource-service ports
+ports=(5432 3306 4566 15000 19000 20000 5080)   # the stores, the Aspire dashboard, its OTLP and resource-service ports, the Dashboard
 data="$root/.data/apphost"                 # AppHost/appsettings.json: LocalRuntime:DataDirectory
 log="$root/.data/apphost.log"
 
@@ -82,6 +82,7 @@ run.sh:   PostgreSQL  PGPASSWORD=password psql -h 127.0.0.1 -p 5432 -U TEST TEST
 run.sh:   MariaDB     mariadb -h 127.0.0.1 -P 3306 -u TEST -ppassword TEST -e 'SELECT count(*) FROM users'
 run.sh:   Kafka       bootstrap=${bootstrap:-?} (also in $data/kafka/bootstrap)
 run.sh:   S3          curl -s 'http://127.0.0.1:4566/users-lake?list-type=2&prefix=topics/P_USERS/'   (keys S3RVER/S3RVER)
+run.sh:   Dashboard   http://127.0.0.1:5080/  (customers, live)    http://127.0.0.1:5080/kafka/  (topic browser)
 run.sh:   logs        the dashboard's Console logs, or $log
 run.sh: ---------------------------------------------------------------------------------------------
 EOT

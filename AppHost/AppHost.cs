@@ -37,8 +37,11 @@ builder.AddPipelineService<Projects.Monitor>("monitor", "Monitor")
     .WithStores(stores.UsersDb, stores.Kafka, stores.EmailDb, stores.S3)
     .WithStatusLinesOnConsole();
 
-// The Dashboard of issue 12 goes here, declared the same way, with its page on a fixed port under ./run.sh:
-//   builder.AddPipelineService<Projects.Dashboard>("dashboard", "Dashboard", port: 5080)
-//       .WithStores(stores.Kafka, ...).WithExternalHttpEndpoints();
+// The CEO's live screen and the topic browser: a page people open, so a fixed port (http://127.0.0.1:5080/ under
+// ./run.sh) and an external endpoint. It reads only Kafka; the protection key masks messages as the lake stores them.
+builder.AddPipelineService<Projects.Dashboard>("dashboard", "Dashboard", port: builder.DashboardPort())
+    .WithStores(stores.Kafka)
+    .WithEnvironment("Protection__Key", protectionKey)
+    .WithExternalHttpEndpoints();
 
 builder.Build().Run();

@@ -56,6 +56,19 @@ internal static class PipelineServices
             }
         });
 
+    /// <summary>
+    /// AppHost:DashboardPort: where the Dashboard's page listens (default 5080, the address ./run.sh prints; 0 = any free
+    /// port, what the tests use so they run beside ./run.sh). A bad value stops the AppHost naming the setting.
+    /// </summary>
+    public static int? DashboardPort(this IDistributedApplicationBuilder builder)
+    {
+        var text = builder.Configuration["AppHost:DashboardPort"];
+        if (text is null) return 5080;
+        return int.TryParse(text, out var port) && port is >= 0 and <= 65535
+            ? (port == 0 ? null : port)
+            : throw new DistributedApplicationException($"AppHost:DashboardPort must be a port number, or 0 for any free port (got '{text}').");
+    }
+
     /// <summary>Pipeline:SinkReplicas (default 1), checked here so a bad value stops the AppHost naming the setting.</summary>
     public static int SinkReplicas(this IDistributedApplicationBuilder builder)
     {

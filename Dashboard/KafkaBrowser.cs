@@ -16,18 +16,18 @@ namespace KafkaPipeline.Dashboard;
 public sealed class KafkaBrowser : IDisposable
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(5);
-    private readonly string _bootstrap;
+    private readonly KafkaClients _kafka;
     private readonly DashboardOptions _options;
     private readonly FieldProtector _protector;
     private readonly IAdminClient _admin;
     private readonly SemaphoreSlim _readers = new(2, 2); // message reads: a consumer each, two at a time at most
 
-    public KafkaBrowser(string bootstrap, DashboardOptions options, ProtectionOptions protection, ILogger<KafkaBrowser> logger)
+    public KafkaBrowser(KafkaClients kafka, DashboardOptions options, ProtectionOptions protection, ILogger<KafkaBrowser> logger)
     {
-        _bootstrap = bootstrap;
+        _kafka = kafka;
         _options = options;
         _protector = new FieldProtector(protection);
-        _admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap, SocketTimeoutMs = 10_000 })
+        _admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = kafka.BootstrapServers, SocketTimeoutMs = 10_000 })
             .SetLogHandler((_, m) => logger.LogDebug("librdkafka {Facility}: {Message}", m.Facility, m.Message)).Build();
         if (protection.Fields.Length > 0 && protection.UsesDevelopmentKey)
             logger.LogWarning("Protection:Key is the local development default: set a secret of your own outside development");
@@ -106,15 +106,12 @@ public sealed class KafkaBrowser : IDisposable
 
     private MessagesView Read(TopicPartition tp, long offset, int limit, CancellationToken ct)
     {
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        // Never joined, never committed: the partition is assigned by hand.
+        using var consumer = _kafka.Consumer<byte[]?, byte[]?>("topic-browser", "topic-browser", c =>
         {
-            BootstrapServers = _bootstrap,
-            GroupId = "topic-browser", // never joined, never committed: partitions are assigned by hand
-            EnableAutoCommit = false,
-            EnableAutoOffsetStore = false,
-            EnablePartitionEof = true,
-            QueuedMaxMessagesKbytes = 1024,
-        }).SetLogHandler((_, _) => { }).Build();
+            c.EnablePartitionEof = true;
+            c.QueuedMaxMessagesKbytes = 1024;
+        }).Build();
         var marks = consumer.QueryWatermarkOffsets(tp, s_timeout);
         var from = Math.Max(offset, marks.Low.Value);
         var messages = new List<MessageView>();

@@ -9,7 +9,7 @@ namespace KafkaPipeline.AppHost.Tests;
 internal static class AppHostModel
 {
     public static readonly string[] Stores = ["usersdb", "emaildb", "kafka", "s3"];
-    public static readonly string[] Services = ["generator", "source", "mysql-sink", "s3-sink", "monitor"];
+    public static readonly string[] Services = ["generator", "source", "mysql-sink", "s3-sink", "monitor", "dashboard"];
 
     public static Task<IDistributedApplicationTestingBuilder> CreateAsync(string runtime, params string[] args) =>
         DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>([$"--AppHost:Runtime={runtime}", .. args]);

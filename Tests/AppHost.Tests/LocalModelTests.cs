@@ -43,6 +43,8 @@ public sealed class LocalModelTests
         Assert.Equal(5432, Endpoint(builder, "postgres", "tcp").Port);
         Assert.Equal(3306, Endpoint(builder, "mysql", "tcp").Port);
         Assert.Equal(4566, Endpoint(builder, "s3", "http").Port);
+        Assert.Equal(5080, Endpoint(builder, "dashboard", "http").Port); // the Dashboard's page, printed by ./run.sh
+        Assert.True(Endpoint(builder, "dashboard", "http").IsExternal);
         Assert.Contains(Path.Combine(".data", "apphost", "postgres"), AppHostModel.Single<ExecutableResource>(builder, "postgres").WorkingDirectory, StringComparison.Ordinal);
     }
 
@@ -50,7 +52,8 @@ public sealed class LocalModelTests
     public async Task Port_zero_means_any_free_port()
     {
         await using var builder = await AppHostModel.CreateAsync("local",
-            "--LocalRuntime:PostgresPort=0", "--LocalRuntime:MySqlPort=0", "--LocalRuntime:S3Port=0");
+            "--LocalRuntime:PostgresPort=0", "--LocalRuntime:MySqlPort=0", "--LocalRuntime:S3Port=0", "--AppHost:DashboardPort=0");
+        Assert.Null(Endpoint(builder, "dashboard", "http").Port);
 
         foreach (var (name, endpoint) in new[] { ("postgres", "tcp"), ("mysql", "tcp"), ("s3", "http") })
         {

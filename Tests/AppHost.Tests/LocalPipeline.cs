@@ -26,6 +26,7 @@ internal sealed class LocalPipeline : IAsyncDisposable
         string[] all =
         [
             "--AppHost:Runtime=local", "--LocalRuntime:PostgresPort=0", "--LocalRuntime:MySqlPort=0", "--LocalRuntime:S3Port=0",
+            "--AppHost:DashboardPort=0",
             $"--LocalRuntime:DataDirectory={data}", .. args,
         ];
         var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(

@@ -47,7 +47,7 @@ public sealed class ManifestTests
         foreach (var (service, stores) in new[]
         {
             ("generator", new[] { "usersdb" }), ("source", ["usersdb", "kafka"]), ("mysql-sink", ["kafka", "emaildb"]),
-            ("s3-sink", ["kafka", "s3"]), ("monitor", ["usersdb", "kafka", "emaildb", "s3"]),
+            ("s3-sink", ["kafka", "s3"]), ("monitor", ["usersdb", "kafka", "emaildb", "s3"]), ("dashboard", ["kafka"]),
         })
         {
             Assert.Equal("project.v0", Type(service));

@@ -11,11 +11,13 @@ public sealed class RuntimeModelTests
         { "local", "mysql-sink", ["kafka", "emaildb"] },
         { "local", "s3-sink", ["kafka", "s3"] },
         { "local", "monitor", ["usersdb", "kafka", "emaildb", "s3"] },
+        { "local", "dashboard", ["kafka"] },
         { "containers", "generator", ["usersdb"] },
         { "containers", "source", ["usersdb", "kafka"] },
         { "containers", "mysql-sink", ["kafka", "emaildb"] },
         { "containers", "s3-sink", ["kafka", "s3"] },
         { "containers", "monitor", ["usersdb", "kafka", "emaildb", "s3"] },
+        { "containers", "dashboard", ["kafka"] },
     };
 
     [Theory]

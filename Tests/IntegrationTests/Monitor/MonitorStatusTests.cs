@@ -3,6 +3,7 @@ using KafkaPipeline.IntegrationTests.Infrastructure;
 using KafkaPipeline.Monitor;
 using KafkaPipeline.Shared;
 using KafkaPipeline.Shared.Customers;
+using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 
 namespace KafkaPipeline.IntegrationTests.Monitor;
@@ -62,7 +63,8 @@ public sealed class MonitorStatusTests
             tally.Apply(new CustomerChange(1, false, "Ann", "Chile", DateTime.UtcNow, null, false));
             tally.Apply(new CustomerChange(2, false, "Bob", "Chile", DateTime.UtcNow, null, false));
             tally.Apply(new CustomerChange(3, false, "Cid", "Peru", DateTime.UtcNow, null, false));
-            using var status = new PipelineStatus(postgres, kafka.BootstrapServers, TestServers.MySql, TestServers.S3Options(bucket.Name).CreateClient(),
+            await using var db = NpgsqlDataSource.Create(postgres);
+            using var status = new PipelineStatus(db, new KafkaClients(kafka.BootstrapServers, NullLoggerFactory.Instance), TestServers.MySql, TestServers.S3Options(bucket.Name).CreateClient(),
                 new LakeProgress(bucket.Client, bucket.Name, "topics", "P_USERS"), tally, "P_USERS", "users");
 
             var snapshot = await status.ReadAsync(CancellationToken.None);

@@ -1,4 +1,5 @@
 using KafkaPipeline.Dashboard;
+using KafkaPipeline.Shared;
 using KafkaPipeline.Shared.Customers;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -25,7 +26,7 @@ public sealed class DashboardUnitTests
     public async Task Every_browser_gets_the_same_update_object_and_a_burst_of_changes_is_coalesced()
     {
         var tally = new CustomerTally();
-        var reader = new CustomerTopicReader("127.0.0.1:1", "P_USERS", tally, NullLogger<CustomerTopicReader>.Instance);
+        var reader = new CustomerTopicReader(new KafkaClients("127.0.0.1:1", NullLoggerFactory.Instance), "P_USERS", tally, NullLogger<CustomerTopicReader>.Instance);
         var interval = TimeSpan.FromMilliseconds(200);
         var updates = new LiveUpdates(tally, reader, CountryCodes.Load(Path.Combine(AppContext.BaseDirectory, "countries")),
             TimeProvider.System, Options.Create(new DashboardOptions { PushInterval = interval }));

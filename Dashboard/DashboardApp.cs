@@ -1,0 +1,55 @@
+using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Customers;
+using Microsoft.Extensions.Options;
+
+namespace KafkaPipeline.Dashboard;
+
+/// <summary>
+/// Builds the Dashboard (the shape every service shares): the CEO's live screen at / and the topic browser at /kafka/,
+/// both fed from Kafka. Program.cs runs it; tests may build it in-process.
+/// </summary>
+public static class DashboardApp
+{
+    /// <param name="configureServices">Extra registrations (tests), applied last.</param>
+    public static WebApplication Create(string[] args, Action<IServiceCollection>? configureServices = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            // The pages and npm assets are copied next to the program (Dashboard.csproj), wherever it runs from.
+            WebRootPath = Path.Combine(AppContext.BaseDirectory, "wwwroot"),
+        });
+        builder.AddServiceDefaults();
+        builder.AddApplicationServices();
+        configureServices?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        app.UseFileServer();
+        app.MapDashboardApi();
+        app.MapKafkaBrowserApi();
+        app.MapDefaultEndpoints();
+        return app;
+    }
+
+    /// <summary>Options, the customer state with its topic reader, the push loop and the topic browser.</summary>
+    private static void AddApplicationServices(this IHostApplicationBuilder builder)
+    {
+        builder.AddValidatedOptions<DashboardOptions>(DashboardOptions.Section);
+        builder.AddValidatedOptions<ProtectionOptions>(ProtectionOptions.Section);
+        builder.AddKafkaClients();
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<CustomerTally>();
+        builder.Services.AddSingleton(sp => new CustomerTopicReader(sp.GetRequiredService<KafkaClients>(),
+            sp.GetRequiredService<IOptions<DashboardOptions>>().Value.Topic,
+            sp.GetRequiredService<CustomerTally>(), sp.GetRequiredService<ILogger<CustomerTopicReader>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<CustomerTopicReader>());
+        builder.Services.AddSingleton(_ => CountryCodes.Load(Path.Combine(AppContext.BaseDirectory, "countries")));
+        builder.Services.AddSingleton<LiveUpdates>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<LiveUpdates>());
+
+        builder.Services.AddSingleton(sp => new KafkaBrowser(sp.GetRequiredService<KafkaClients>(),
+            sp.GetRequiredService<IOptions<DashboardOptions>>().Value,
+            sp.GetRequiredService<IOptions<ProtectionOptions>>().Value, sp.GetRequiredService<ILogger<KafkaBrowser>>()));
+    }
+}
