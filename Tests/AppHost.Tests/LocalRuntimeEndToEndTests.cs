@@ -34,6 +34,15 @@ public sealed class LocalRuntimeEndToEndTests
             var lake = await Eventually(() => LakeTextAsync(s3, s3Options.Bucket, ct), text => users.Values.All(text.Contains), ct);
             foreach (var id in users.Keys) Assert.Contains($"\"id\":{id},", lake, StringComparison.Ordinal);
 
+            // The Dashboard, a resource like the others, serves its page and counts the customers Kafka carries.
+            using var dashboard = pipeline.App.CreateHttpClient("dashboard");
+            Assert.Contains("data-testid=\"customer-count\"", await dashboard.GetStringAsync("/", ct), StringComparison.Ordinal);
+            await Eventually(async () =>
+            {
+                using var view = System.Text.Json.JsonDocument.Parse(await dashboard.GetStringAsync("/api/dashboard/snapshot", ct));
+                return view.RootElement.GetProperty("customers").GetInt64();
+            }, customers => customers >= users.Count, ct);
+
             processes = pipeline.ProcessTree();
             // 4 servers and 5 services at least (services run under `dotnet run`, so their trees are deeper).
             Assert.True(processes.Count >= 9, $"only {processes.Count} processes found for the resources");
