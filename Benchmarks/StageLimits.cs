@@ -82,28 +82,28 @@ public static class StageLimits
         { UsersPerSecond = count / seconds, MegabytesPerSecond = bytes / 1e6 / seconds };
     }
 
-    /// <summary>The MySQL sink's writer (MySqlUserWriter + UsersTable) into a table of its own, in the sink's batch size.</summary>
+    /// <summary>
+    /// The MySQL sink's writer (MySqlUserWriter + UsersTable: staging, then the guarded set-based upsert) into a table of
+    /// its own, in the sink's batch size and with its default columns and bulk threshold.
+    /// </summary>
     public static async Task<StageResult> MySqlUpsertAsync(string connectionString, List<SourceRow> sample, CancellationToken ct)
     {
         var options = new MySqlSinkOptions();
-        var table = new UsersTable("users_stage", options.InsertMode);
-        await UsersTableSetup.EnsureAsync(connectionString, table, NullLogger.Instance, ct);
-        var writer = new MySqlUserWriter(connectionString, table, options.StatementRows);
-        var dummy = new ConsumeResult<byte[]?, byte[]?>();
-        var batches = sample.Select(r => new PendingRow(dummy, r.User)).Chunk(options.BatchSize)
-            .Select(b => SinkBatch.LastVersionWins(b)).ToList();
+        var table = new UsersTable("users_stage", options.InsertMode, options.ColumnList);
+        await UsersTableSetup.EnsureAsync(connectionString, table, ct);
+        var writer = new MySqlUserWriter(connectionString, table, options.StatementRows, options.BulkCopyThreshold, _ => { });
+        var batches = sample.Select(r => new StagedRecord(r.User.Id, r.User, SourceVersion.None, r.User.UpdatedAt))
+            .DistinctBy(r => r.Id).Chunk(options.BatchSize).ToList();
         var clock = Stopwatch.StartNew();
-        await Task.Run(() =>
+        foreach (var batch in batches)
         {
-            foreach (var batch in batches)
-            {
-                var failures = writer.Write(batch);
-                if (failures.Count > 0) throw new InvalidOperationException($"MySQL stage: {failures.Count} rows refused: {failures[0].Error.Message}");
-            }
-        }, ct);
+            var refused = await writer.WriteAsync(batch, ct);
+            if (refused.Count > 0) throw new InvalidOperationException($"MySQL stage: {refused.Count} rows refused: {refused[0].Error.Message}");
+        }
         var seconds = clock.Elapsed.TotalSeconds;
         return new StageResult("MySQL upsert", "rows", sample.Count, seconds,
-            $"MySqlSinkService MySqlUserWriter: {options.InsertMode}, {options.StatementRows} rows a statement, {options.BatchSize} rows a transaction")
+            $"MySqlSinkService MySqlUserWriter: {options.InsertMode}, batches of {options.BatchSize} staged by " +
+            $"{(options.BatchSize >= options.BulkCopyThreshold ? "bulk copy" : "INSERT")}, guarded set-based apply, columns {options.Columns}")
         { UsersPerSecond = sample.Count / seconds };
     }
 

@@ -1,4 +1,5 @@
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Sinks;
 using MySqlConnector;
 
 namespace KafkaPipeline.MySqlSinkService;
@@ -22,14 +23,10 @@ public static class MySqlSinkApp
     private static void AddApplicationServices(this IHostApplicationBuilder builder)
     {
         builder.AddPipelineTelemetry();
-        builder.AddValidatedOptions<MySqlSinkOptions>(MySqlSinkOptions.Section);
         var mysql = ConnectionNames.Require(builder.Configuration, ConnectionNames.MySql);
         CheckMySqlConnectionString(mysql);
         builder.AddKafkaClients();
-
-        builder.Services.AddSingleton(new SinkConnections(mysql));
-        builder.Services.AddSingleton<MySqlSinkProgress>();
-        builder.Services.AddHostedService<MySqlSinkWorker>();
+        builder.AddSink<MySqlSinkTask, MySqlSinkOptions>(MySqlSinkOptions.Section);
         builder.Services.AddHealthChecks().AddMySql(mysql);
     }
 

@@ -3,51 +3,37 @@ using MySqlConnector;
 
 namespace KafkaPipeline.MySqlSinkService;
 
-/// <summary>Start-up: waits for MySQL, then creates the table when missing and checks it has the sink's columns.</summary>
+/// <summary>Start-up: creates the table (and its delete markers) when missing and checks that the sink can write it.</summary>
 public static class UsersTableSetup
 {
-    public static async Task EnsureAsync(string connectionString, UsersTable table, ILogger logger, CancellationToken ct)
+    /// <summary>
+    /// Throws <see cref="NotRetriableException"/> when the table exists with another layout (a configuration problem
+    /// retrying will not fix); any other error (MySQL not reachable yet) is thrown as is, for the caller to retry.
+    /// </summary>
+    public static async Task EnsureAsync(string connectionString, UsersTable table, CancellationToken ct)
     {
-        var problem = await StartupRetry.WaitForAsync(
-            $"MySQL at {Describe(connectionString)} (to create table {table.Name})",
-            _ => Task.FromResult(CreateOrCheck(connectionString, table, logger)),
-            logger, ct);
-        // A table of the same name but another layout is a configuration problem: retrying will not fix it.
-        if (problem is not null) throw new InvalidOperationException(problem);
-    }
+        await using var conn = new MySqlConnection(connectionString);
+        await conn.OpenAsync(ct);
+        // IF NOT EXISTS: a concurrent creator (another instance) may get there first.
+        await using (var create = new MySqlCommand(table.CreateSql, conn)) await create.ExecuteNonQueryAsync(ct);
 
-    /// <summary>Returns a message when the table exists but cannot be written by the sink; throws when MySQL is unreachable.</summary>
-    private static string? CreateOrCheck(string connectionString, UsersTable table, ILogger logger)
-    {
-        using var conn = new MySqlConnection(connectionString);
-        conn.Open();
-        table.UseRowAlias = UsersTable.SupportsRowAlias(conn.ServerVersion);
-        try
+        var columns = new Dictionary<string, bool>(StringComparer.OrdinalIgnoreCase); // name -> must be written (NOT NULL, no default)
+        await using (var query = new MySqlCommand(
+            "SELECT COLUMN_NAME, IS_NULLABLE = 'NO' AND COLUMN_DEFAULT IS NULL AND EXTRA NOT LIKE '%auto_increment%' " +
+            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = @t", conn))
         {
-            Execute(conn, table.ProbeSql);
-            return null;
+            query.Parameters.AddWithValue("@t", table.Name);
+            await using var reader = await query.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) columns[reader.GetString(0)] = reader.GetBoolean(1);
         }
-        catch (MySqlException e) when (e.Number == 1146) // ER_NO_SUCH_TABLE
-        {
-            // Only CREATE when the probe says the table is missing (a CREATE TABLE IF NOT EXISTS of an existing table
-            // leaves a note in the server log for nothing). A concurrent creator may still get there first, which
-            // IF NOT EXISTS tolerates.
-            Execute(conn, table.CreateSql);
-            logger.LogInformation("Created MySQL table {Table}", table.Name);
-            Execute(conn, table.ProbeSql);
-            return null;
-        }
-        catch (MySqlException e) when (e.Number == 1054) // ER_BAD_FIELD_ERROR
-        {
-            return $"MySQL table {table.Name} exists but does not have the sink's columns ({e.Message}); " +
-                   "drop it or choose another MySqlSink:Table.";
-        }
-    }
-
-    private static void Execute(MySqlConnection conn, string sql)
-    {
-        using var cmd = new MySqlCommand(sql, conn);
-        cmd.ExecuteNonQuery();
+        var missing = table.WrittenColumns.Where(c => !columns.ContainsKey(c)).ToList();
+        if (missing.Count > 0)
+            throw new NotRetriableException($"MySQL table {table.Name} exists but does not have the sink's columns (missing {string.Join(", ", missing)}); " +
+                "drop it or choose another MySqlSink:Table.");
+        var unwritten = columns.Where(c => c.Value && !table.WrittenColumns.Contains(c.Key, StringComparer.OrdinalIgnoreCase)).Select(c => c.Key).ToList();
+        if (unwritten.Count > 0)
+            throw new NotRetriableException($"MySQL table {table.Name} has NOT NULL columns without a default that the sink does not write " +
+                $"({string.Join(", ", unwritten)}); add them to MySqlSink:Columns or drop the table.");
     }
 
     /// <summary>Server, port and database, never the password.</summary>

@@ -1,40 +1,43 @@
 using System.Buffers;
-using System.Diagnostics;
 
 namespace KafkaPipeline.S3SinkService;
 
 /// <summary>
-/// The open object of one partition: JSON lines of the records from <see cref="StartOffset"/> up to (not including)
-/// <see cref="EndOffset"/>. Dead-lettered records advance the end offset without adding a line.
+/// An object being built for one partition: JSON lines of the records from <see cref="StartOffset"/> up to (not
+/// including) <see cref="EndOffset"/>. Offsets without a line (dead-lettered records) are covered by the range.
 /// </summary>
 public sealed class PartitionBuffer(int partition, long startOffset, DateTimeOffset openedAt)
 {
     private readonly ArrayBufferWriter<byte> _body = new(64 * 1024);
+    // Offset and position of each line, so the buffer can be cut where another writer's object ends.
+    private readonly List<(long Offset, int Position)> _lines = [];
 
     public int Partition { get; } = partition;
     public long StartOffset { get; } = startOffset;
     public long EndOffset { get; private set; } = startOffset;
     public DateTimeOffset OpenedAt { get; } = openedAt;
-    public int Records { get; private set; }
-
-    /// <summary>updated_at of each record, for the end-to-end latency once the object is stored.</summary>
-    public List<DateTime> UpdatedAt { get; } = [];
-
-    /// <summary>Trace context of each record that carried one: each gets an "s3 put" span.</summary>
-    public List<ActivityContext> Traces { get; } = [];
-
+    public int Records => _lines.Count;
     public ReadOnlyMemory<byte> Body => _body.WrittenMemory;
 
-    public void Add(long offset, ReadOnlySpan<byte> value, DateTime updatedAt, ActivityContext trace)
+    public void Add(long offset, ReadOnlySpan<byte> line)
     {
-        _body.Write(value);
+        _lines.Add((offset, _body.WrittenCount));
+        _body.Write(line);
         _body.Write("\n"u8);
-        Records++;
-        UpdatedAt.Add(updatedAt);
-        if (trace != default) Traces.Add(trace);
         EndOffset = offset + 1;
     }
 
-    /// <summary>A record that went to the dead-letter topic: covered by this object's offsets, not by its lines.</summary>
-    public void Skip(long offset) => EndOffset = offset + 1;
+    /// <summary>A buffer of the same records from <paramref name="offset"/> on, starting there.</summary>
+    public PartitionBuffer From(long offset)
+    {
+        var rest = new PartitionBuffer(Partition, offset, OpenedAt) { EndOffset = Math.Max(offset, EndOffset) };
+        for (var i = 0; i < _lines.Count; i++)
+        {
+            if (_lines[i].Offset < offset) continue;
+            var end = i + 1 < _lines.Count ? _lines[i + 1].Position : _body.WrittenCount;
+            rest._lines.Add((_lines[i].Offset, rest._body.WrittenCount));
+            rest._body.Write(Body.Span[_lines[i].Position..end]);
+        }
+        return rest;
+    }
 }

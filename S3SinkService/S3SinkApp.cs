@@ -1,10 +1,11 @@
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Sinks;
 
 namespace KafkaPipeline.S3SinkService;
 
 /// <summary>
 /// Builds the S3 sink (the shape every service shares): Kafka topic P_USERS -> JSON-lines objects in S3, exactly once
-/// per (partition, offset). Program.cs runs it; tests build it in-process and may add services (an <see cref="IS3SinkHooks"/>).
+/// per (partition, offset). Program.cs runs it; tests build it in-process and may replace services (e.g. wrap the task).
 /// </summary>
 public static class S3SinkApp
 {
@@ -24,10 +25,9 @@ public static class S3SinkApp
     private static void AddApplicationServices(this IHostApplicationBuilder builder)
     {
         builder.AddPipelineTelemetry();
-        builder.AddValidatedOptions<S3SinkOptions>(S3SinkOptions.Section);
         builder.AddS3Options();
         builder.AddKafkaClients();
+        builder.AddSink<S3SinkTask, S3SinkOptions>(S3SinkOptions.Section);
         builder.Services.AddHealthChecks().AddS3();
-        builder.Services.AddHostedService<S3SinkWorker>();
     }
 }

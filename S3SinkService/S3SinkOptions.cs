@@ -6,7 +6,7 @@ namespace KafkaPipeline.S3SinkService;
 /// Settings "S3Sink:*". The bucket and endpoint come from the shared "S3" section (S3Options); the Kafka bootstrap
 /// servers from ConnectionStrings:kafka.
 /// </summary>
-public sealed class S3SinkOptions() : SinkOptions("s3-sink")
+public sealed class S3SinkOptions() : SinkOptions("s3-sink", "s3")
 {
     public const string Section = "S3Sink";
 
@@ -26,12 +26,6 @@ public sealed class S3SinkOptions() : SinkOptions("s3-sink")
     /// <summary>First path segment of every key (Confluent's topics.dir).</summary>
     public string TopicsDir { get; set; } = "topics";
 
-    /// <summary>
-    /// Extra librdkafka consumer properties over the shared defaults (like Connect's consumer.override.*), e.g.
-    /// S3Sink:ConsumerOverrides:session.timeout.ms=10000 for a faster take-over after a crashed instance.
-    /// </summary>
-    public Dictionary<string, string> ConsumerOverrides { get; set; } = [];
-
     protected override IEnumerable<string> ValidateSink(string section)
     {
         var messages = new List<string>();
@@ -41,16 +35,8 @@ public sealed class S3SinkOptions() : SinkOptions("s3-sink")
             messages.Add($"{section}:RotateInterval must be at most 01:00:00 (got {RotateInterval}).");
         if (!IsKeySegment(TopicsDir))
             messages.Add($"{section}:TopicsDir '{TopicsDir}' must be a non-empty key prefix of letters, digits, '_', '-', '.' or inner '/'.");
-        foreach (var (key, value) in ConsumerOverrides)
-        {
-            if (key is "group.id" or "enable.auto.commit" or "enable.auto.offset.store" or "bootstrap.servers")
-                messages.Add($"{section}:ConsumerOverrides:{key} cannot be overridden (the sink's correctness or its other settings depend on it).");
-            else if (string.IsNullOrWhiteSpace(value))
-                messages.Add($"{section}:ConsumerOverrides:{key} needs a value.");
-        }
         return messages;
     }
-
 
     private static bool IsKeySegment(string? dir) =>
         !string.IsNullOrEmpty(dir) && dir[0] != '/' && dir[^1] != '/' && !dir.Contains("//", StringComparison.Ordinal)

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json.Nodes;
+using System.Text.Json;
 
 namespace KafkaPipeline.Shared;
 
@@ -35,12 +35,22 @@ public sealed class ProtectionOptions : IValidatedOptions
     }
 }
 
-/// <summary>Replaces the protected fields of a JSON object by "hmac-sha256:&lt;hex&gt;" of their value.</summary>
+/// <summary>
+/// Replaces the protected fields of a JSON object by "hmac-sha256:&lt;hex&gt;" of their value, in place: every other byte
+/// of the document stays as it was (the lake keeps the record as produced, but for the pseudonyms). Values that are not
+/// JSON at all can be sealed (AES-256-GCM with a key derived from the same secret) so that they travel without clear
+/// private data but can still be read back by whoever holds the key.
+/// </summary>
 public sealed class FieldProtector(ProtectionOptions options)
 {
     public const string Prefix = "hmac-sha256:";
+    private static readonly byte[] s_sealMagic = "KPS1"u8.ToArray();
+    private const int NonceSize = 12, TagSize = 16;
     private readonly byte[] _key = Encoding.UTF8.GetBytes(options.Key);
+    private readonly byte[] _sealKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(options.Key), 32,
+        info: "kafkapipeline seal v1"u8.ToArray());
     private readonly HashSet<string> _fields = new(options.Fields, StringComparer.Ordinal);
+    private readonly byte[][] _fieldNames = [.. options.Fields.Select(f => Encoding.UTF8.GetBytes(f))];
 
     public IReadOnlyCollection<string> Fields => _fields;
 
@@ -53,28 +63,82 @@ public sealed class FieldProtector(ProtectionOptions options)
     /// left alone). Anything that is not a JSON object comes back unchanged: the caller decides what invalid input
     /// means, but no clear value of a valid record leaves through here.
     /// </summary>
-    public byte[] Protect(byte[] utf8Json)
+    public byte[] Protect(byte[] utf8Json) => TryProtect(utf8Json, out var result) ? result : utf8Json;
+
+    /// <summary>False when <paramref name="utf8Json"/> is not one JSON object (then nothing can be located in it).</summary>
+    public bool TryProtect(byte[] utf8Json, out byte[] result)
     {
-        if (_fields.Count == 0 || utf8Json.Length == 0) return utf8Json;
-        JsonObject? obj;
+        result = utf8Json;
+        List<(int Start, int End, string Clear)> spans = [];
         try
         {
-            obj = JsonNode.Parse(utf8Json) as JsonObject;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return utf8Json;
-        }
-        if (obj is null) return utf8Json;
-        var changed = false;
-        foreach (var field in _fields)
-        {
-            if (obj[field] is JsonValue v && v.TryGetValue<string>(out var clear) && !clear.StartsWith(Prefix, StringComparison.Ordinal))
+            var reader = new Utf8JsonReader(utf8Json);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return false;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                obj[field] = Hash(clear);
-                changed = true;
+                var field = IsProtected(ref reader);
+                reader.Read();
+                if (field && reader.TokenType == JsonTokenType.String && reader.GetString() is { } clear
+                    && !clear.StartsWith(Prefix, StringComparison.Ordinal))
+                {
+                    // TokenStartIndex is the opening quote; ValueSpan is the raw (possibly escaped) text between the quotes.
+                    var start = (int)reader.TokenStartIndex;
+                    spans.Add((start, start + reader.ValueSpan.Length + 2, clear));
+                }
+                reader.Skip();
             }
+            if (reader.TokenType != JsonTokenType.EndObject || reader.Read()) return false;
         }
-        return changed ? Encoding.UTF8.GetBytes(obj.ToJsonString()) : utf8Json;
+        catch (JsonException)
+        {
+            return false;
+        }
+        if (spans.Count == 0) return true;
+        var output = new List<byte>(utf8Json.Length + spans.Count * 64);
+        var at = 0;
+        foreach (var (start, end, clear) in spans)
+        {
+            output.AddRange(utf8Json.AsSpan(at, start - at));
+            output.AddRange(Encoding.UTF8.GetBytes("\"" + Hash(clear) + "\""));
+            at = end;
+        }
+        output.AddRange(utf8Json.AsSpan(at));
+        result = [.. output];
+        return true;
+    }
+
+    private bool IsProtected(ref Utf8JsonReader reader)
+    {
+        foreach (var name in _fieldNames)
+        {
+            if (reader.ValueTextEquals(name)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>Encrypts <paramref name="data"/>: "KPS1" + nonce (12) + tag (16) + ciphertext, AES-256-GCM.</summary>
+    public byte[] Seal(ReadOnlySpan<byte> data)
+    {
+        var sealedData = new byte[s_sealMagic.Length + NonceSize + TagSize + data.Length];
+        s_sealMagic.CopyTo(sealedData, 0);
+        var nonce = sealedData.AsSpan(s_sealMagic.Length, NonceSize);
+        RandomNumberGenerator.Fill(nonce);
+        using var aes = new AesGcm(_sealKey, TagSize);
+        aes.Encrypt(nonce, data, sealedData.AsSpan(s_sealMagic.Length + NonceSize + TagSize),
+            sealedData.AsSpan(s_sealMagic.Length + NonceSize, TagSize));
+        return sealedData;
+    }
+
+    /// <summary>Reverses <see cref="Seal"/>; throws when the data was not sealed with this key.</summary>
+    public byte[] Unseal(ReadOnlySpan<byte> sealedData)
+    {
+        var header = s_sealMagic.Length + NonceSize + TagSize;
+        if (sealedData.Length < header || !sealedData[..s_sealMagic.Length].SequenceEqual(s_sealMagic))
+            throw new CryptographicException("not a sealed value (no KPS1 header)");
+        var data = new byte[sealedData.Length - header];
+        using var aes = new AesGcm(_sealKey, TagSize);
+        aes.Decrypt(sealedData.Slice(s_sealMagic.Length, NonceSize), sealedData[header..],
+            sealedData.Slice(s_sealMagic.Length + NonceSize, TagSize), data);
+        return data;
     }
 }

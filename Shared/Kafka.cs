@@ -57,6 +57,8 @@ public static class PipelineHeaders
     public const string DlqTopic = "dlq.original.topic";
     public const string DlqPartition = "dlq.original.partition";
     public const string DlqOffset = "dlq.original.offset";
+    /// <summary>How the dead-lettered value is stored: as-received, fields-protected (private fields hashed) or sealed.</summary>
+    public const string DlqValueForm = "dlq.value.form";
 
     public static string? GetString(Headers? headers, string key) =>
         headers is not null && headers.TryGetLastBytes(key, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
@@ -111,43 +113,5 @@ public static class Murmur2Partitioner
         h *= m;
         h ^= h >> 15;
         return (int)h;
-    }
-}
-
-/// <summary>
-/// Sends records a sink cannot process to the dead-letter topic, with the error in headers, and waits for the ack
-/// so the sink may then commit past them.
-/// </summary>
-public sealed class DeadLetterQueue(IProducer<byte[]?, byte[]?> producer, string topic, string service) : IDisposable
-{
-    public string Topic { get; } = topic;
-
-    public async Task SendAsync(ConsumeResult<byte[]?, byte[]?> record, Exception error, string stage, CancellationToken ct)
-    {
-        var headers = new Headers();
-        if (record.Message.Headers is not null)
-        {
-            foreach (var h in record.Message.Headers) headers.Add(h.Key, h.GetValueBytes());
-        }
-        PipelineHeaders.SetString(headers, PipelineHeaders.DlqError, error.Message);
-        PipelineHeaders.SetString(headers, PipelineHeaders.DlqErrorType, error.GetType().Name);
-        PipelineHeaders.SetString(headers, PipelineHeaders.DlqStage, stage);
-        PipelineHeaders.SetString(headers, PipelineHeaders.DlqService, service);
-        PipelineHeaders.SetString(headers, PipelineHeaders.DlqTopic, record.Topic);
-        PipelineHeaders.SetString(headers, PipelineHeaders.DlqPartition, record.Partition.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        PipelineHeaders.SetString(headers, PipelineHeaders.DlqOffset, record.Offset.Value.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        await producer.ProduceAsync(Topic, new Message<byte[]?, byte[]?>
-        {
-            Key = record.Message.Key,
-            Value = record.Message.Value,
-            Headers = headers,
-        }, ct);
-        PipelineTelemetry.DeadLettered.Add(1, new KeyValuePair<string, object?>("stage", stage));
-    }
-
-    public void Dispose()
-    {
-        producer.Flush(TimeSpan.FromSeconds(5));
-        producer.Dispose();
     }
 }

@@ -1,9 +1,23 @@
 namespace KafkaPipeline.Shared;
 
-/// <summary>What both sinks configure the same way: the topic they read, their group, dead-letter topic and pacing.</summary>
+/// <summary>
+/// What both sinks configure the same way (sections MySqlSink and S3Sink): the topic they read, their group,
+/// dead-letter topic, batching, backoff, the summary line and librdkafka pass-through settings.
+/// </summary>
 public abstract class SinkOptions : IValidatedOptions
 {
-    protected SinkOptions(string groupId) => GroupId = groupId;
+    protected SinkOptions(string service, string store)
+    {
+        Service = service;
+        Store = store;
+        GroupId = service;
+    }
+
+    /// <summary>The service's name in logs, metrics and dead-letter headers ("mysql-sink", "s3-sink").</summary>
+    public string Service { get; }
+
+    /// <summary>The kind of store, the "sink" tag of the latency metric ("mysql", "s3").</summary>
+    public string Store { get; }
 
     public string TopicPrefix { get; set; } = "P_";
     public string SourceTable { get; set; } = "users";
@@ -16,11 +30,23 @@ public abstract class SinkOptions : IValidatedOptions
     /// <summary>Defaults to {topic}.dlq.</summary>
     public string? DeadLetterTopic { get; set; }
 
+    /// <summary>
+    /// Most records handed to the sink's store at once. A batch is written as soon as nothing more waits in Kafka (no
+    /// lingering when records trickle in); under load the next batch fills while the current one is written.
+    /// </summary>
+    public int BatchSize { get; set; } = 5000;
+
     /// <summary>Cap of the exponential backoff while the sink's store is unavailable.</summary>
     public TimeSpan RetryBackoffMax { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>Interval of the Information summary line (and of the lag measurement).</summary>
     public TimeSpan SummaryInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Extra librdkafka consumer properties over the shared defaults (like Connect's consumer.override.*), e.g.
+    /// {section}:ConsumerOverrides:session.timeout.ms=6000. Settings that load code or use files are refused.
+    /// </summary>
+    public Dictionary<string, string> ConsumerOverrides { get; set; } = [];
 
     public string EffectiveTopic => string.IsNullOrWhiteSpace(Topic) ? TopicNames.ForTable(TopicPrefix, SourceTable) : Topic;
 
@@ -45,9 +71,11 @@ public abstract class SinkOptions : IValidatedOptions
         if (!string.IsNullOrWhiteSpace(DeadLetterTopic) && DeadLetterTopic == EffectiveTopic)
             messages.Add($"{section}:DeadLetterTopic must differ from the topic it guards ('{EffectiveTopic}').");
         messages.AddRange(Check.Required($"{section}:GroupId", GroupId));
+        messages.AddRange(Check.Range($"{section}:BatchSize", BatchSize, 1, 100_000));
         messages.AddRange(ValidateSink(section));
         messages.AddRange(Check.Positive($"{section}:RetryBackoffMax", RetryBackoffMax));
         messages.AddRange(Check.Positive($"{section}:SummaryInterval", SummaryInterval));
+        messages.AddRange(LibrdkafkaOverrides.Validate($"{section}:ConsumerOverrides", ConsumerOverrides));
         return messages;
     }
 

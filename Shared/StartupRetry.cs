@@ -8,25 +8,11 @@ namespace KafkaPipeline.Shared;
 /// </summary>
 public static class StartupRetry
 {
-    public static async Task<T> WaitForAsync<T>(string what, Func<CancellationToken, Task<T>> probe, ILogger logger, CancellationToken ct)
-    {
-        var delay = TimeSpan.FromMilliseconds(250);
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await probe(ct);
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested)
-            {
-                logger.LogWarning("Waiting for {What} (attempt {Attempt}, next in {Delay} ms): {Error}",
-                    what, attempt, (int)delay.TotalMilliseconds, e.Message);
-                await Task.Delay(delay, ct);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
-            }
-        }
-    }
+    private static readonly TimeSpan s_maxDelay = TimeSpan.FromSeconds(5);
+
+    public static Task<T> WaitForAsync<T>(string what, Func<CancellationToken, Task<T>> probe, ILogger logger, CancellationToken ct) =>
+        Backoff.UntilDoneAsync(what, "start-up check", probe, s_maxDelay, logger, ct);
 
     public static Task WaitForAsync(string what, Func<CancellationToken, Task> probe, ILogger logger, CancellationToken ct) =>
-        WaitForAsync<bool>(what, async c => { await probe(c); return true; }, logger, ct);
+        Backoff.UntilDoneAsync(what, "start-up check", probe, s_maxDelay, logger, ct);
 }

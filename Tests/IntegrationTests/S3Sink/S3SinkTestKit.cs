@@ -3,10 +3,13 @@ using System.Text;
 using Amazon.S3.Model;
 using Confluent.Kafka;
 using KafkaPipeline.IntegrationTests.Infrastructure;
+using KafkaPipeline.IntegrationTests.Sinks;
 using KafkaPipeline.S3SinkService;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Sinks;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using S3SinkApp = KafkaPipeline.S3SinkService.S3SinkApp;
 
 namespace KafkaPipeline.IntegrationTests.S3Sink;
@@ -14,47 +17,59 @@ namespace KafkaPipeline.IntegrationTests.S3Sink;
 /// <summary>One stored object of the sink, read back: its key, metadata and lines.</summary>
 internal sealed record StoredObjectContent(string Key, int Partition, long StartOffset, long EndOffset, int RecordCount, List<byte[]> Lines);
 
-/// <summary>Starting the sink in-process, producing user records, and reading the bucket back.</summary>
-internal static class S3SinkTestKit
+/// <summary>The S3 sink's thin kit: its own bucket, the sink in-process, the bucket read back. Kafka: <see cref="SinkTestKit"/>.</summary>
+internal sealed class S3SinkTestKit : IAsyncDisposable
 {
-    public const string Topic = "P_USERS";
-    public const int Partitions = 4;
-    public static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+    public const string GroupId = "s3-sink";
+    public const string Topic = SinkTestKit.Topic;
+    public static readonly FieldProtector Protector = new(new ProtectionOptions());
 
-    /// <summary>Starts S3SinkService in this process against the embedded Kafka and s3rver.</summary>
-    public static async Task<WebApplication> StartSinkAsync(
-        string bootstrap, TestBucket bucket, IDictionary<string, string>? sinkSettings = null, IS3SinkHooks? hooks = null,
-        string? s3Url = null)
+    private S3SinkTestKit(TestBucket bucket, SinkTestKit kafka)
+    {
+        Bucket = bucket;
+        Kafka = kafka;
+    }
+
+    public SinkTestKit Kafka { get; }
+    public TestBucket Bucket { get; }
+    public LogCapture Logs => Kafka.Logs;
+
+    public static async Task<S3SinkTestKit> CreateAsync(SinkTestKit? kafka = null, TestBucket? bucket = null) =>
+        new(bucket ?? await TestServers.CreateS3BucketAsync("s3sink"), kafka ?? new SinkTestKit());
+
+    /// <summary>Starts S3SinkService in this process; <paramref name="services"/> may replace registrations (e.g. wrap the task).</summary>
+    public Task<WebApplication> StartSinkAsync(IDictionary<string, string>? sinkSettings = null, Action<IServiceCollection>? services = null, string? s3Url = null)
     {
         var args = new List<string>
         {
-            $"--ConnectionStrings:kafka={bootstrap}",
+            $"--ConnectionStrings:kafka={Kafka.Bootstrap}",
             $"--S3:ServiceUrl={s3Url ?? TestServers.S3Url}",
-            $"--S3:Bucket={bucket.Name}",
+            $"--S3:Bucket={Bucket.Name}",
             $"--S3:AccessKey={TestServers.S3AccessKey}",
             $"--S3:SecretKey={TestServers.S3SecretKey}",
             "--urls=http://127.0.0.1:0",
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:KafkaPipeline=Information",
+            "--S3Sink:RetryBackoffMax=00:00:01",
         };
-        foreach (var (key, value) in sinkSettings ?? new Dictionary<string, string>())
-            args.Add($"--S3Sink:{key}={value}");
-        var app = S3SinkApp.Create([.. args], services =>
+        foreach (var (key, value) in sinkSettings ?? new Dictionary<string, string>()) args.Add($"--S3Sink:{key}={value}");
+        return Kafka.StartAsync(S3SinkApp.Create([.. args], s =>
         {
-            if (hooks is not null) services.AddSingleton(hooks);
-        });
-        await app.StartAsync();
-        return app;
+            s.AddSingleton<ILoggerProvider>(Logs);
+            services?.Invoke(s);
+        }));
     }
+
+    public static SinkProgress Progress(WebApplication app) => app.Services.GetRequiredService<SinkProgress>();
 
     public static UserRecord User(long id) => new()
     {
         Id = id,
-        // Non-ASCII on purpose: the object bytes must be the UTF-8 bytes as produced.
-        Name = $"Zoë Ñúñez-{id} 東京",
+        // Non-ASCII on purpose: the object bytes must be the UTF-8 bytes as produced (but for the pseudonymised ssn).
+        Name = $"Zoë Ñúñez-{id} 東京 😀",
         Username = $"user{id}",
         Sex = id % 2 == 0 ? "F" : "M",
-        Address = $"{id} Rue de l'Église\nApt {id % 7}",
+        Address = $"{id} Rue de l'Église\nApt {id % 7} & <b>",
         Mail = $"user{id}@example.com",
         Birthdate = new DateOnly(1980, 1, 1).AddDays((int)(id % 9000)),
         Job = "Engineer",
@@ -65,57 +80,35 @@ internal static class S3SinkTestKit
         UpdatedAt = DateTime.UtcNow,
     };
 
-    public static IProducer<byte[]?, byte[]?> Producer(string bootstrap) =>
-        new ProducerBuilder<byte[]?, byte[]?>(KafkaSettings.Producer(bootstrap, "s3sink-test")).SetLogHandler((_, _) => { }).Build();
+    /// <summary>The line the sink stores for a record: the value with its private fields hashed, or a delete marker.</summary>
+    public static byte[] Line(byte[]? key, byte[]? value) =>
+        value is null ? Encoding.UTF8.GetBytes($"{{\"id\":{Encoding.UTF8.GetString(key!)},\"__deleted\":\"true\"}}") : Protector.Protect(value);
 
-    /// <summary>Produces raw values (partition chosen by murmur2 of the key, as the source does) and returns (partition, offset) -> value.</summary>
-    public static Dictionary<(int Partition, long Offset), byte[]> Produce(
-        IProducer<byte[]?, byte[]?> producer, IEnumerable<(string Key, byte[] Value)> messages) =>
-        Produce(producer, messages.Select(m => (m.Key, m.Value, (Headers?)null)));
+    /// <summary>Produces and returns (partition, offset) -> the line the sink must store.</summary>
+    public Dictionary<(int Partition, long Offset), byte[]> Produce(IEnumerable<(byte[] Key, byte[]? Value, Headers? Headers)> messages) =>
+        Kafka.Produce(messages).ToDictionary(r => (r.Partition.Value, r.Offset.Value), r => Line(r.Message.Key, r.Message.Value));
 
-    public static Dictionary<(int Partition, long Offset), byte[]> Produce(
-        IProducer<byte[]?, byte[]?> producer, IEnumerable<(string Key, byte[] Value, Headers? Headers)> messages)
-    {
-        var reports = new List<DeliveryReport<byte[]?, byte[]?>>();
-        foreach (var (key, value, headers) in messages)
-        {
-            var keyBytes = Encoding.UTF8.GetBytes(key);
-            var partition = Murmur2Partitioner.Partition(keyBytes, Partitions);
-            var message = new Message<byte[]?, byte[]?> { Key = keyBytes, Value = value, Headers = headers };
-            producer.Produce(new TopicPartition(Topic, partition), message, r =>
-            {
-                lock (reports) reports.Add(r);
-            });
-        }
-        producer.Flush(Patience);
-        lock (reports)
-        {
-            Assert.DoesNotContain(reports, r => r.Error.IsError);
-            return reports.ToDictionary(r => (r.Partition.Value, r.Offset.Value), r => r.Message.Value!);
-        }
-    }
-
-    public static Dictionary<(int Partition, long Offset), byte[]> ProduceUsers(IProducer<byte[]?, byte[]?> producer, long firstId, int count) =>
-        Produce(producer, Enumerable.Range(0, count).Select(i => firstId + i)
-            .Select(id => (id.ToString(CultureInfo.InvariantCulture), UserRecordJson.Serialize(User(id)))));
+    public Dictionary<(int Partition, long Offset), byte[]> ProduceUsers(long firstId, int count, Func<UserRecord, Headers?>? headers = null) =>
+        Produce(Enumerable.Range(0, count).Select(i => User(firstId + i))
+            .Select(u => (SinkTestKit.Key(u.Id), (byte[]?)UserRecordJson.Serialize(u), headers?.Invoke(u))));
 
     /// <summary>
     /// Every object under topics/P_USERS/, with metadata and lines. With <paramref name="skipIncomplete"/> an object
     /// without metadata is passed over: s3rver writes an object's data file before its metadata file, so a listing can
     /// see a PUT that is still in progress (or one cut off by an outage, which the sink then repeats).
     /// </summary>
-    public static async Task<List<StoredObjectContent>> ReadBucketAsync(TestBucket bucket, bool skipIncomplete = false)
+    public async Task<List<StoredObjectContent>> ReadBucketAsync(bool skipIncomplete = false)
     {
         var result = new List<StoredObjectContent>();
-        var request = new ListObjectsV2Request { BucketName = bucket.Name, Prefix = $"topics/{Topic}/" };
+        var request = new ListObjectsV2Request { BucketName = Bucket.Name, Prefix = $"topics/{Topic}/" };
         ListObjectsV2Response page;
         do
         {
-            page = await bucket.Client.ListObjectsV2Async(request);
+            page = await Bucket.Client.ListObjectsV2Async(request);
             foreach (var o in page.S3Objects ?? [])
             {
                 Assert.True(ObjectKeys.TryParse(o.Key, out var parsed), $"unexpected key {o.Key}");
-                using var get = await bucket.Client.GetObjectAsync(bucket.Name, o.Key);
+                using var get = await Bucket.Client.GetObjectAsync(Bucket.Name, o.Key);
                 using var body = new MemoryStream();
                 await get.ResponseStream.CopyToAsync(body);
                 if (skipIncomplete && get.Metadata[ObjectMetadata.EndOffset] is null) continue;
@@ -145,24 +138,24 @@ internal static class S3SinkTestKit
         return lines;
     }
 
-    public static async Task<List<StoredObjectContent>> WaitForRecordsAsync(TestBucket bucket, int expected)
+    public async Task<List<StoredObjectContent>> WaitForRecordsAsync(int expected)
     {
-        var deadline = DateTime.UtcNow + Patience;
+        List<StoredObjectContent> objects = [];
+        var deadline = DateTime.UtcNow + SinkTestKit.Patience;
         while (true)
         {
-            var objects = await ReadBucketAsync(bucket, skipIncomplete: true);
+            objects = await ReadBucketAsync(skipIncomplete: true);
             var lines = objects.Sum(o => o.Lines.Count);
             if (lines >= expected) return objects;
-            if (DateTime.UtcNow > deadline)
-                Assert.Fail($"only {lines} of {expected} records in s3://{bucket.Name} after {Patience}");
+            if (DateTime.UtcNow > deadline) Assert.Fail($"only {lines} of {expected} records in s3://{Bucket.Name} after {SinkTestKit.Patience}\n{Logs.Text}");
             await Task.Delay(250);
         }
     }
 
     /// <summary>
     /// Objects without dead-lettered records: line i of an object is offset start + i. Asserts that every
-    /// (partition, offset) is stored exactly once, byte for byte as produced, and that each partition's objects are
-    /// contiguous (each starts where the previous ended).
+    /// (partition, offset) is stored exactly once, byte for byte as expected, that no line holds a clear social security
+    /// number, and that each partition's objects are contiguous (each starts where the previous ended).
     /// </summary>
     public static void AssertExactlyOnce(List<StoredObjectContent> objects, Dictionary<(int Partition, long Offset), byte[]> expected)
     {
@@ -179,6 +172,7 @@ internal static class S3SinkTestKit
                 Assert.True(expected.TryGetValue(at, out var value), $"{o.Key} holds offset {at.Item2} that was never produced");
                 Assert.True(value.AsSpan().SequenceEqual(o.Lines[i]),
                     $"{o.Key} line {i}: {Encoding.UTF8.GetString(o.Lines[i])} != {Encoding.UTF8.GetString(value)}");
+                Assert.DoesNotContain("-00-0000", Encoding.UTF8.GetString(o.Lines[i]), StringComparison.Ordinal);
             }
         }
         var missing = expected.Keys.Where(k => !seen.ContainsKey(k)).Take(5).ToList();
@@ -196,17 +190,11 @@ internal static class S3SinkTestKit
         }
     }
 
-    /// <summary>The group's committed offsets, read without joining the group.</summary>
-    public static Dictionary<int, long> Committed(string bootstrap, string groupId)
+    public Dictionary<int, long> Committed(string groupId = GroupId) => Kafka.Committed(groupId);
+
+    public async ValueTask DisposeAsync()
     {
-        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig
-        {
-            BootstrapServers = bootstrap,
-            GroupId = groupId,
-            EnableAutoCommit = false,
-        }).SetLogHandler((_, _) => { }).Build();
-        var partitions = Enumerable.Range(0, Partitions).Select(p => new TopicPartition(Topic, p)).ToList();
-        return consumer.Committed(partitions, TimeSpan.FromSeconds(10))
-            .ToDictionary(o => o.Partition.Value, o => o.Offset.Value < 0 ? 0 : o.Offset.Value);
+        await Kafka.DisposeAsync();
+        Bucket.Dispose();
     }
 }

@@ -15,6 +15,18 @@ public class MySqlSinkOptionsTests
         Assert.Equal("P_USERS.dlq", o.EffectiveDeadLetterTopic);
         Assert.Equal(InsertMode.Upsert, o.InsertMode);
         Assert.Equal("mysql-sink", o.GroupId);
+        Assert.DoesNotContain("ssn", o.ColumnList);
+    }
+
+    [Theory]
+    [InlineData("plugin.library.paths", "is refused")]
+    [InlineData("ssl.key.location", "is refused")]
+    [InlineData("sasl.kerberos.kinit.cmd", "is refused")]
+    [InlineData("group.id", "cannot be overridden")]
+    public void Librdkafka_overrides_that_load_code_or_touch_files_are_refused_naming_the_key(string key, string expected)
+    {
+        var message = Assert.Single(Validate(new MySqlSinkOptions { ConsumerOverrides = new() { [key] = "x" } }));
+        Assert.StartsWith($"MySqlSink:ConsumerOverrides:{key} {expected}", message);
     }
 
     [Fact]
@@ -56,19 +68,22 @@ public class MySqlSinkOptionsTests
         var messages = Validate(new MySqlSinkOptions
         {
             StatementRows = 0,
-            BatchLinger = TimeSpan.FromMilliseconds(-1),
+            BulkCopyThreshold = 0,
+            Columns = "id,ssn,password",
             RetryBackoffMax = TimeSpan.Zero,
             GroupId = " ",
             SourceTable = "bad name",
             DeadLetterTopic = "bad topic",
             InsertMode = (InsertMode)7,
         });
-        foreach (var key in new[] { "StatementRows", "BatchLinger", "RetryBackoffMax", "GroupId", "SourceTable", "DeadLetterTopic", "InsertMode" })
+        foreach (var key in new[] { "StatementRows", "BulkCopyThreshold", "Columns", "RetryBackoffMax", "GroupId", "SourceTable", "DeadLetterTopic", "InsertMode" })
         {
             Assert.Contains(messages, m => m.StartsWith("MySqlSink:" + key, StringComparison.Ordinal));
         }
         Assert.Contains(Validate(new MySqlSinkOptions { StatementRows = MySqlSinkOptions.MaxStatementRows + 1 }),
             m => m.Contains("MySqlSink:StatementRows", StringComparison.Ordinal));
+        Assert.Contains(Validate(new MySqlSinkOptions { Table = new string('t', 56) }), m => m.Contains("MySqlSink:Table", StringComparison.Ordinal));
+        Assert.Contains(Validate(new MySqlSinkOptions { Columns = " , " }), m => m.Contains("MySqlSink:Columns", StringComparison.Ordinal));
         Assert.Contains(Validate(new MySqlSinkOptions { DeadLetterTopic = "P_USERS" }),
             m => m.Contains("MySqlSink:DeadLetterTopic", StringComparison.Ordinal));
     }

@@ -1,46 +1,75 @@
 using System.Text.RegularExpressions;
 using KafkaPipeline.MySqlSinkService;
 using KafkaPipeline.Shared;
-using MySqlConnector;
 
 namespace KafkaPipeline.UnitTests.MySqlSink;
 
 public class UsersTableTests
 {
-    private static readonly string[] s_allColumns = [.. UsersSchema.Columns, "synced_at"];
-
-    private static UserRecord User(long id, string name = "Ann") => new()
-    {
-        Id = id, Name = name, Username = "ann", Sex = "F", Address = "1 Main St", Mail = "ann@example.com",
-        Birthdate = new DateOnly(1990, 2, 3), Job = "dev", Company = "ACME", Ssn = "123-45-6789", Residence = "Here",
-        CreatedAt = new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc).AddTicks(1234560),
-        UpdatedAt = new DateTime(2024, 1, 2, 3, 4, 6, DateTimeKind.Utc),
-    };
+    private static UsersTable Table(string columns = "*", InsertMode mode = InsertMode.Upsert) =>
+        new("users", mode, new MySqlSinkOptions { Columns = columns }.ColumnList);
 
     [Fact]
-    public void Upsert_quotes_every_identifier_and_uses_only_parameters()
+    public void Default_columns_are_what_the_e_mail_service_needs_and_never_the_ssn()
     {
-        var sql = new UsersTable("users", InsertMode.Upsert).InsertSql(2);
-        Assert.StartsWith("INSERT INTO `users` (`id`, `name`", sql);
-        foreach (var c in s_allColumns) Assert.Contains($"`{c}`", sql);
-        // 13 parameters a row, numbered row-major, and nothing else but the sink's own timestamp in VALUES.
-        var parameters = Regex.Matches(sql, @"@p(\d+)").Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList();
-        Assert.Equal(Enumerable.Range(0, 26), parameters);
-        Assert.DoesNotContain("'", sql);
-        Assert.Equal(2, Regex.Count(sql, @"UTC_TIMESTAMP\(6\)\)"));
-        Assert.Contains("ON DUPLICATE KEY UPDATE `synced_at` = IF(`updated_at` <=> VALUES(`updated_at`), `synced_at`, VALUES(`synced_at`))", sql);
-        foreach (var c in UsersSchema.Columns.Skip(1)) Assert.Contains($"`{c}` = VALUES(`{c}`)", sql);
-        Assert.DoesNotContain("`id` = VALUES", sql);
+        var table = Table(new MySqlSinkOptions().Columns);
+        Assert.Equal(["id", "name", "username", "mail", "residence", "created_at", "updated_at", "src_commit_lsn", "src_change_lsn", "synced_at"],
+            table.WrittenColumns);
+        Assert.DoesNotContain("`ssn`", table.CreateSql + table.StagingSql + table.UpsertSql(false), StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Insert_mode_has_no_update_clause()
+    public void Id_and_updated_at_are_always_kept_and_star_keeps_every_column()
     {
-        var sql = new UsersTable("customers_copy", InsertMode.Insert).InsertSql(3);
-        Assert.StartsWith("INSERT INTO `customers_copy` (", sql);
+        Assert.Equal(["id", "mail", "updated_at"], Table("mail").Columns.Select(c => c.Name));
+        Assert.Equal(UsersSchema.Columns, Table("*").Columns.Select(c => c.Name));
+    }
+
+    [Fact]
+    public void Statements_quote_every_identifier_and_carry_values_only_as_parameters()
+    {
+        var table = Table();
+        var stage = table.StageSql(2);
+        Assert.StartsWith("INSERT INTO `kafkapipeline_staging` (`id`, `op`, `name`", stage);
+        var columns = table.StagingColumns.Count();
+        var parameters = Regex.Matches(stage, @"@p(\d+)").Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(Enumerable.Range(0, 2 * columns), parameters);
+        foreach (var sql in new[] { stage, table.UpsertSql(false), table.DeleteSql(false) })
+            Assert.DoesNotContain("'", sql.Replace("'u'", "", StringComparison.Ordinal).Replace("'d'", "", StringComparison.Ordinal)); // no literal but the op letters
+        foreach (var c in table.WrittenColumns) Assert.Contains($"`{c}`", table.CreateSql);
+        Assert.Contains("CHARSET=utf8mb4", table.CreateSql);
+        Assert.Contains("CREATE TABLE IF NOT EXISTS `users_deleted`", table.CreateSql);
+    }
+
+    [Fact]
+    public void Upsert_writes_only_versions_newer_than_the_row_and_than_a_remembered_delete()
+    {
+        var sql = Table().UpsertSql(oneId: false);
+        Assert.Contains("LEFT JOIN `users` u ON u.`id` = s.`id` LEFT JOIN `users_deleted` d ON d.`id` = s.`id`", sql);
+        Assert.Contains("(u.`id` IS NULL OR (CASE WHEN s.`src_commit_lsn` <> 0 AND u.`src_commit_lsn` <> 0 " +
+            "THEN (s.`src_commit_lsn`, s.`src_change_lsn`) > (u.`src_commit_lsn`, u.`src_change_lsn`) ELSE s.`updated_at` > u.`updated_at` END))", sql);
+        Assert.Contains("(d.`id` IS NULL OR (CASE WHEN", sql);
+        Assert.Contains("ON DUPLICATE KEY UPDATE `name` = s.`name`", sql);
+        Assert.DoesNotContain("`id` = s.`id`,", sql);
+        Assert.EndsWith("`synced_at` = UTC_TIMESTAMP(6)", sql);
+        Assert.Contains("AND s.`id` = @id", Table().UpsertSql(oneId: true));
+    }
+
+    [Fact]
+    public void Insert_mode_has_no_update_clause_so_an_existing_id_is_refused()
+    {
+        var sql = Table(mode: InsertMode.Insert).UpsertSql(false);
         Assert.DoesNotContain("DUPLICATE", sql);
-        Assert.Contains("@p38", sql);
-        Assert.DoesNotContain("@p39", sql);
+        Assert.DoesNotContain("u.`id` IS NULL", sql);
+    }
+
+    [Fact]
+    public void Delete_remembers_the_delete_then_removes_only_an_older_row()
+    {
+        var sql = Table().DeleteSql(oneId: false);
+        Assert.StartsWith("INSERT INTO `users_deleted`", sql);
+        Assert.Contains("WHERE s.`op` = 'd'", sql);
+        Assert.Contains("DELETE u FROM `users` u JOIN `kafkapipeline_staging` s ON s.`id` = u.`id` WHERE s.`op` = 'd' AND (CASE", sql);
     }
 
     [Theory]
@@ -49,61 +78,32 @@ public class UsersTableTests
     [InlineData("users'")]
     public void Unsafe_table_name_is_refused(string table)
     {
-        var e = Assert.Throws<ArgumentException>(() => new UsersTable(table, InsertMode.Upsert));
+        var e = Assert.Throws<ArgumentException>(() => new UsersTable(table, InsertMode.Upsert, ["name"]));
         Assert.Contains("MySqlSink:Table", e.Message);
     }
 
     [Fact]
-    public void Values_travel_as_typed_parameters_never_in_the_text()
+    public void Staged_values_are_typed_and_a_delete_stages_only_its_id_and_version()
     {
-        var evil = "Robert'); DROP TABLE users; --";
-        var table = new UsersTable("users", InsertMode.Upsert);
-        var sql = table.InsertSql(2);
-        Assert.DoesNotContain("Robert", sql);
+        var table = Table();
+        var user = new UserRecord
+        {
+            Id = 7, Name = "Robert'); DROP TABLE users; --", Birthdate = new DateOnly(1990, 2, 3),
+            CreatedAt = new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc).AddTicks(1234560), UpdatedAt = new DateTime(2024, 1, 2, 3, 4, 6, DateTimeKind.Utc),
+        };
+        var values = table.StagedValues(new StagedRecord(7, user, new SourceVersion(100, 7), user.UpdatedAt)).ToList();
+        Assert.Equal(table.StagingColumns.Count(), values.Count);
+        Assert.Equal(7L, values[0].Value);
+        Assert.Equal("u", values[1].Value);
+        Assert.Equal(user.Name, values[2].Value);
+        Assert.Equal(user.CreatedAt.Ticks, ((DateTime)values[12].Value!).Ticks); // microseconds kept
+        Assert.Equal(100UL, values[^2].Value);
+        Assert.Equal(7UL, values[^1].Value);
 
-        using var cmd = new MySqlCommand(sql);
-        UsersTable.AddParameters(cmd.Parameters, [User(7, evil), User(8)]);
-        Assert.Equal(26, cmd.Parameters.Count);
-        Assert.Equal(7L, cmd.Parameters["@p0"].Value);
-        Assert.Equal(evil, cmd.Parameters["@p1"].Value);
-        Assert.Equal(new DateTime(1990, 2, 3), cmd.Parameters["@p6"].Value);
-        Assert.Equal(MySqlDbType.Date, cmd.Parameters["@p6"].MySqlDbType);
-        // Timestamps keep their microseconds and are stored as UTC wall-clock values.
-        Assert.Equal(User(7).CreatedAt.Ticks, ((DateTime)cmd.Parameters["@p11"].Value!).Ticks);
-        Assert.Equal(8L, cmd.Parameters["@p13"].Value);
-    }
-
-    [Fact]
-    public void Create_statement_has_the_contract_columns_and_utf8mb4()
-    {
-        var ddl = new UsersTable("users", InsertMode.Upsert).CreateSql;
-        Assert.StartsWith("CREATE TABLE IF NOT EXISTS `users`", ddl);
-        Assert.Contains("PRIMARY KEY (`id`)", ddl);
-        Assert.Contains("CHARSET=utf8mb4", ddl);
-        foreach (var c in s_allColumns) Assert.Contains($"`{c}`", ddl);
-        Assert.Contains("`created_at` DATETIME(6)", ddl);
-        Assert.Contains("`birthdate`  DATE", ddl);
-    }
-}
-
-public sealed class UpsertSyntaxTests
-{
-    [Theory]
-    [InlineData("10.11.6-MariaDB-0+deb12u1", false)]
-    [InlineData("5.5.5-10.11.6-MariaDB", false)]
-    [InlineData("8.0.18", false)]
-    [InlineData("8.0.19", true)]
-    [InlineData("9.7.0", true)]
-    public void Row_alias_only_on_mysql_8_0_19_and_later(string version, bool expected) =>
-        Assert.Equal(expected, MySqlSinkService.UsersTable.SupportsRowAlias(version));
-
-    [Fact]
-    public void Row_alias_statement_uses_new_dot_column_and_no_values_function()
-    {
-        var table = new MySqlSinkService.UsersTable("users", MySqlSinkService.InsertMode.Upsert) { UseRowAlias = true };
-        var sql = table.InsertSql(2);
-        Assert.Contains(" AS `new` ON DUPLICATE KEY UPDATE `synced_at` = IF(`updated_at` <=> `new`.`updated_at`, `synced_at`, `new`.`synced_at`)", sql, StringComparison.Ordinal);
-        Assert.Contains("`residence` = `new`.`residence`", sql, StringComparison.Ordinal);
-        Assert.DoesNotContain("VALUES(", sql, StringComparison.Ordinal);
+        var deletedAt = new DateTime(2024, 5, 1, 0, 0, 0, DateTimeKind.Utc);
+        var delete = table.StagedValues(new StagedRecord(7, null, new SourceVersion(200, 0), deletedAt)).ToList();
+        Assert.Equal("d", delete[1].Value);
+        Assert.Equal(deletedAt, delete[13].Value);
+        Assert.All(delete.Skip(2).Take(11), v => Assert.Null(v.Value));
     }
 }

@@ -143,39 +143,27 @@ public sealed class S3SinkOptionsTests
 public sealed class PartitionBufferTests
 {
     [Fact]
-    public void Lines_are_the_values_and_dead_lettered_offsets_extend_the_end()
+    public void Lines_are_the_values_and_offsets_without_a_line_stay_inside_the_range()
     {
         var b = new PartitionBuffer(1, 10, DateTimeOffset.UnixEpoch);
-        b.Add(10, """{"a":1}"""u8, DateTime.UnixEpoch, default);
-        b.Skip(11);
-        b.Add(12, """{"a":3}"""u8, DateTime.UnixEpoch, default);
-        b.Skip(13);
+        b.Add(10, """{"a":1}"""u8);
+        b.Add(12, """{"a":3}"""u8); // 11 was dead-lettered
         Assert.Equal("{\"a\":1}\n{\"a\":3}\n", System.Text.Encoding.UTF8.GetString(b.Body.Span));
         Assert.Equal(2, b.Records);
         Assert.Equal(10, b.StartOffset);
-        Assert.Equal(14, b.EndOffset);
+        Assert.Equal(13, b.EndOffset);
     }
-}
 
-public sealed class RecordValidationTests
-{
     [Fact]
-    public void A_valid_user_passes_as_is()
+    public void Cut_where_another_writer_s_object_ends_keeps_the_rest_byte_for_byte()
     {
-        var user = new KafkaPipeline.Shared.UserRecord { Id = 7, Name = "A\nB", UpdatedAt = DateTime.UtcNow };
-        Assert.Equal(7, S3SinkWorker.Validate(KafkaPipeline.Shared.UserRecordJson.Serialize(user)).Id);
-    }
-
-    [Theory]
-    [InlineData(null, "empty")]
-    [InlineData("", "empty")]
-    [InlineData("{\"id\":1,\n\"updated_at\":\"2024-01-01T00:00:00Z\"}", "line break")]
-    [InlineData("{ not json", "not a valid user JSON")]
-    [InlineData("{\"id\":0,\"updated_at\":\"2024-01-01T00:00:00Z\"}", "'id'")]
-    public void Records_that_cannot_be_one_json_line_are_rejected_with_the_reason(string? value, string reason)
-    {
-        var e = Assert.Throws<KafkaPipeline.Shared.InvalidRecordException>(
-            () => S3SinkWorker.Validate(value is null ? null : System.Text.Encoding.UTF8.GetBytes(value)));
-        Assert.Contains(reason, e.Message, StringComparison.Ordinal);
+        var b = new PartitionBuffer(0, 100, DateTimeOffset.UnixEpoch);
+        for (var o = 100; o < 110; o++) b.Add(o, System.Text.Encoding.UTF8.GetBytes($"line {o} 😀"));
+        var rest = b.From(106);
+        Assert.Equal(106, rest.StartOffset);
+        Assert.Equal(110, rest.EndOffset);
+        Assert.Equal(4, rest.Records);
+        Assert.Equal("line 106 😀\nline 107 😀\nline 108 😀\nline 109 😀\n", System.Text.Encoding.UTF8.GetString(rest.Body.Span));
+        Assert.Equal(b.OpenedAt, rest.OpenedAt);
     }
 }

@@ -33,4 +33,34 @@ public sealed class FieldProtectionTests
         Assert.Contains("Protection:Fields", string.Join(" ", new ProtectionOptions { Fields = [""] }.Validate("Protection")));
         Assert.Empty(new ProtectionOptions().Validate("Protection"));
     }
+
+    [Fact]
+    public void Protection_changes_only_the_private_value_every_other_byte_stays()
+    {
+        var json = "{\"id\":7,\"name\":\"Zoë & \\\"Q\\\" <東京> 😀\",\"ssn\":\"123-45-6789\",\"nested\":{\"ssn\":\"x\"},\"address\":\"a\\nb\"}";
+        var result = Encoding.UTF8.GetString(Protector.Protect(Encoding.UTF8.GetBytes(json)));
+        Assert.Equal(json.Replace("\"123-45-6789\"", "\"" + Protector.Hash("123-45-6789") + "\"", StringComparison.Ordinal), result);
+    }
+
+    [Fact]
+    public void An_escaped_private_value_is_hashed_by_its_text()
+    {
+        var json = Encoding.UTF8.GetBytes("{\"ssn\":\"123\\u002D45\"}");
+        Assert.Equal("{\"ssn\":\"" + Protector.Hash("123-45") + "\"}", Encoding.UTF8.GetString(Protector.Protect(json)));
+    }
+
+    [Theory]
+    [InlineData("not json {\"ssn\":\"123-45-6789\"")]
+    [InlineData("[{\"ssn\":\"123-45-6789\"}]")]
+    [InlineData("{\"ssn\":\"123-45-6789\"} trailing")]
+    public void What_is_not_one_json_object_is_not_protectable_and_can_be_sealed_and_unsealed(string text)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        Assert.False(Protector.TryProtect(bytes, out _));
+        var sealedValue = Protector.Seal(bytes);
+        Assert.DoesNotContain("6789", Encoding.UTF8.GetString(sealedValue), StringComparison.Ordinal);
+        Assert.Equal(bytes, Protector.Unseal(sealedValue));
+        Assert.ThrowsAny<System.Security.Cryptography.CryptographicException>(
+            () => new FieldProtector(new ProtectionOptions { Key = "another-key-of-some-length" }).Unseal(sealedValue));
+    }
 }

@@ -1,11 +1,11 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace KafkaPipeline.IntegrationTests.S3Sink;
+namespace KafkaPipeline.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// A TCP forwarder to a server that a test can switch off (connections refused and cut) and on again: an outage of
-/// the shared s3rver for one service only, without stopping the server other tests use.
+/// a shared server (s3rver, MariaDB) for one service only, without stopping the server other tests use.
 /// </summary>
 internal sealed class TcpToggleProxy : IDisposable
 {
@@ -22,7 +22,20 @@ internal sealed class TcpToggleProxy : IDisposable
         _ = AcceptLoopAsync();
     }
 
-    public string Url => $"http://127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
+    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+
+    public string Url => $"http://127.0.0.1:{Port}";
+
+    /// <summary>A proxy in front of the MySQL server of <paramref name="connectionString"/>.</summary>
+    public static TcpToggleProxy ForMySql(string connectionString)
+    {
+        var b = new MySqlConnector.MySqlConnectionStringBuilder(connectionString);
+        return new TcpToggleProxy(new Uri($"tcp://{(b.Server == "localhost" ? "127.0.0.1" : b.Server)}:{b.Port}"));
+    }
+
+    /// <summary><paramref name="connectionString"/> pointed at this proxy.</summary>
+    public string Rewrite(string connectionString) =>
+        new MySqlConnector.MySqlConnectionStringBuilder(connectionString) { Server = "127.0.0.1", Port = (uint)Port }.ConnectionString;
 
     /// <summary>Cuts every open connection; new ones are closed as soon as they are accepted.</summary>
     public void Down()

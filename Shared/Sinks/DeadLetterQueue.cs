@@ -1,0 +1,94 @@
+using System.Globalization;
+using Confluent.Kafka;
+using Microsoft.Extensions.Logging;
+
+namespace KafkaPipeline.Shared.Sinks;
+
+/// <summary>
+/// Sends the records a sink cannot store to the dead-letter topic, with the error and origin in headers, and waits for
+/// the acknowledgements: only then may the sink commit past them. Private data never lands there in clear: a JSON
+/// value has its protected fields hashed (<see cref="FieldProtector"/>); a value that is not JSON, so could hold them
+/// anywhere, is sealed (AES-256-GCM under Protection:Key; <see cref="FieldProtector.Unseal"/> reads it back). The
+/// original stays at its topic, partition and offset (headers) for as long as Kafka keeps it.
+/// </summary>
+public sealed class DeadLetterQueue : IDisposable
+{
+    /// <summary>Retries of each failed send (only the failed ones); then the sink stops rather than skip a record untraced.</summary>
+    public const int Retries = 3;
+
+    private readonly IProducer<byte[]?, byte[]?> _producer;
+    private readonly FieldProtector _protector;
+    private readonly string _service;
+    private readonly ILogger _logger;
+
+    public DeadLetterQueue(KafkaClients kafka, string topic, string service, FieldProtector protector, ILogger logger)
+    {
+        // A send that cannot be delivered must fail (and be retried here, a bounded number of times), not wait forever.
+        _producer = kafka.Producer<byte[]?, byte[]?>(service + "-dlq", config => config.MessageTimeoutMs = 30_000).Build();
+        Topic = topic;
+        _service = service;
+        _protector = protector;
+        _logger = logger;
+    }
+
+    public string Topic { get; }
+
+    /// <summary>
+    /// Sends every record, each retried on its own (a failed send is repeated, the acknowledged ones are not). Throws
+    /// <see cref="NotRetriableException"/> when a record still cannot be sent after <see cref="Retries"/> retries.
+    /// </summary>
+    /// <param name="stopRetrying">Calls off the retries (a revocation); <paramref name="abort"/> cuts a send in progress.</param>
+    public async Task SendAllAsync(IReadOnlyList<ErrantRecord> records, TimeSpan maxDelay, CancellationToken stopRetrying, CancellationToken abort)
+    {
+        foreach (var r in records)
+        {
+            _logger.LogWarning("Dead-lettering {Topic}/{Partition}@{Offset} to {Dlq} ({Stage}): {Error}",
+                r.Message.Topic, r.Message.Partition.Value, r.Message.Offset.Value, Topic, r.Stage, r.Error.Message);
+            PipelineTelemetry.Errors.Add(1, new("service", _service), new("stage", r.Stage));
+        }
+        try
+        {
+            await Task.WhenAll(records.Select(r => Backoff.BoundedAsync($"the dead-letter topic {Topic}",
+                $"sending {r.Message.Topic}/{r.Message.Partition.Value}@{r.Message.Offset.Value}",
+                _ => SendAsync(r, abort), Retries, maxDelay, _logger, stopRetrying)));
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new NotRetriableException(
+                $"a record could not be written to the dead-letter topic {Topic} after {Retries + 1} attempts ({e.Message}); " +
+                "stopping without committing past it, so it is read again at the next start", e);
+        }
+    }
+
+    private async Task<bool> SendAsync(ErrantRecord record, CancellationToken ct)
+    {
+        var source = record.Message;
+        var headers = new Headers();
+        foreach (var h in source.Message.Headers ?? []) headers.Add(h.Key, h.GetValueBytes());
+        var (value, form) = Prepare(source.Message.Value);
+        PipelineHeaders.SetString(headers, PipelineHeaders.DlqError, record.Error.Message);
+        PipelineHeaders.SetString(headers, PipelineHeaders.DlqErrorType, record.Error.GetType().Name);
+        PipelineHeaders.SetString(headers, PipelineHeaders.DlqStage, record.Stage);
+        PipelineHeaders.SetString(headers, PipelineHeaders.DlqService, _service);
+        PipelineHeaders.SetString(headers, PipelineHeaders.DlqTopic, source.Topic);
+        PipelineHeaders.SetString(headers, PipelineHeaders.DlqPartition, source.Partition.Value.ToString(CultureInfo.InvariantCulture));
+        PipelineHeaders.SetString(headers, PipelineHeaders.DlqOffset, source.Offset.Value.ToString(CultureInfo.InvariantCulture));
+        PipelineHeaders.SetString(headers, PipelineHeaders.DlqValueForm, form);
+        await _producer.ProduceAsync(Topic, new Message<byte[]?, byte[]?> { Key = source.Message.Key, Value = value, Headers = headers }, ct);
+        PipelineTelemetry.DeadLettered.Add(1, new KeyValuePair<string, object?>("stage", record.Stage));
+        return true;
+    }
+
+    private (byte[]? Value, string Form) Prepare(byte[]? value)
+    {
+        if (value is null || value.Length == 0) return (value, "as-received");
+        if (!_protector.TryProtect(value, out var protectedValue)) return (_protector.Seal(value), "sealed");
+        return ReferenceEquals(protectedValue, value) ? (value, "as-received") : (protectedValue, "fields-protected");
+    }
+
+    public void Dispose()
+    {
+        _producer.Flush(TimeSpan.FromSeconds(5));
+        _producer.Dispose();
+    }
+}
