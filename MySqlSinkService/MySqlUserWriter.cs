@@ -5,11 +5,11 @@ namespace KafkaPipeline.MySqlSinkService;
 
 /// <summary>
 /// Writes a batch in one MySQL transaction: the records are staged (large batches by <see cref="MySqlBulkCopy"/>,
-/// LOAD DATA LOCAL INFILE; small ones by multi-row INSERT, which starts sooner), then applied by the same set-based
-/// statements (<see cref="UsersTable"/>), so both paths give the same rows, synced_at and rejections. A data error (a
-/// value too long, a duplicate id in Insert mode) does not lose the batch: it is applied again id by id and only the
-/// refused records are returned, to be dead-lettered. Any other error (MySQL down, a deadlock) is thrown: the caller
-/// retries the batch.
+/// LOAD DATA LOCAL INFILE; small ones by multi-row INSERT, which starts sooner), then guarded and applied by the same
+/// set-based statements (<see cref="UsersTable"/>), so both paths give the same rows, synced_at and rejections. A data
+/// error (a value too long, a duplicate id in Insert mode) does not lose the batch: it is staged and applied again id
+/// by id and only the refused records are returned, to be dead-lettered. Any other error (MySQL down, a deadlock) is
+/// thrown: the caller retries the batch.
 /// </summary>
 public sealed class MySqlUserWriter
 {
@@ -108,8 +108,6 @@ public sealed class MySqlUserWriter
         {
             if (bulk) await BulkStageAsync(conn, tx, records, ct);
             else await StageAsync(conn, tx, records, ct);
-            if (records.Any(r => r.User is not null)) await ExecuteAsync(conn, tx, _table.UpsertSql(oneId: false), ct);
-            if (records.Any(r => r.User is null)) await ExecuteAsync(conn, tx, _table.DeleteSql(oneId: false), ct);
         }
         else
         {
@@ -117,8 +115,27 @@ public sealed class MySqlUserWriter
             {
                 try
                 {
-                    // InnoDB rolls back only the failed statement; the transaction goes on.
-                    await StageAsync(conn, tx, [r], ct);
+                    await StageAsync(conn, tx, [r], ct); // InnoDB rolls back only the failed statement
+                }
+                catch (MySqlException e) when (IsDataError(e))
+                {
+                    refused.Add((r.Id, e));
+                }
+            }
+        }
+        await ExecuteAsync(conn, tx, _table.GuardSql, ct);
+        if (!oneByOne)
+        {
+            if (records.Any(r => r.User is not null)) await ExecuteAsync(conn, tx, _table.UpsertSql(oneId: false), ct);
+            if (records.Any(r => r.User is null)) await ExecuteAsync(conn, tx, _table.DeleteSql(oneId: false), ct);
+        }
+        else
+        {
+            var unstaged = refused.Select(f => f.Item1).ToHashSet();
+            foreach (var r in records.Where(r => !unstaged.Contains(r.Id)))
+            {
+                try
+                {
                     await ExecuteAsync(conn, tx, r.User is null ? _table.DeleteSql(oneId: true) : _table.UpsertSql(oneId: true), ct, r.Id);
                 }
                 catch (MySqlException e) when (IsDataError(e))

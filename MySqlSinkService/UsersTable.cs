@@ -5,16 +5,19 @@ using MySqlConnector;
 
 namespace KafkaPipeline.MySqlSinkService;
 
-/// <summary>A column of the users table the sink can write: its DDL, its staging type and its value.</summary>
-public sealed record UserColumn(string Name, string Type, string StagingType, MySqlDbType DbType, Func<UserRecord, object> Value);
+/// <summary>A column of the users table the sink can write: its type (also in staging, NULL allowed there) and its value.</summary>
+public sealed record UserColumn(string Name, string Type, MySqlDbType DbType, Func<UserRecord, object> Value)
+{
+    public string StagingType => Type.Split(" NOT NULL")[0];
+}
 
 /// <summary>
 /// The MySQL copy of <c>users</c> and the SQL that writes it. Only the configured columns are kept (the e-mail
 /// service needs no social security number), plus the row's source version (updated_at, commit and change LSN) and
-/// synced_at. A batch is loaded into a per-session staging table first and then applied with set-based statements
-/// that keep the stored row whenever it is newer than the incoming record, the same for deletes: a delete leaves a
-/// marker (table {table}_deleted) so that an older record replayed later cannot bring the row back. Names come from
-/// configuration: validated and quoted; values are parameters.
+/// synced_at. A batch is loaded into a per-session staging table first; <see cref="GuardSql"/> drops what is not newer
+/// than the stored row (by source version), and set-based statements write the rest; deletes the same way, each
+/// leaving a marker (table {table}_deleted) so that an older record replayed later cannot bring the row back. Names
+/// come from configuration: validated and quoted; values are parameters.
 /// </summary>
 public sealed class UsersTable
 {
@@ -26,20 +29,19 @@ public sealed class UsersTable
     /// <summary>Every column of the record contract, in <see cref="UsersSchema.Columns"/> order.</summary>
     public static readonly IReadOnlyList<UserColumn> AllColumns =
     [
-        new("id", "BIGINT NOT NULL", "BIGINT NOT NULL", MySqlDbType.Int64, u => u.Id),
-        new("name", "VARCHAR(255) NOT NULL", "LONGTEXT", MySqlDbType.VarChar, u => u.Name),
-        new("username", "VARCHAR(255) NOT NULL", "LONGTEXT", MySqlDbType.VarChar, u => u.Username),
-        new("sex", "VARCHAR(255) NOT NULL", "LONGTEXT", MySqlDbType.VarChar, u => u.Sex),
-        new("address", "TEXT NOT NULL", "LONGTEXT", MySqlDbType.Text, u => u.Address),
-        new("mail", "VARCHAR(255) NOT NULL", "LONGTEXT", MySqlDbType.VarChar, u => u.Mail),
-        new("birthdate", "DATE NOT NULL", "DATE", MySqlDbType.Date, u => u.Birthdate.ToDateTime(TimeOnly.MinValue)),
-        new("job", "VARCHAR(255) NOT NULL", "LONGTEXT", MySqlDbType.VarChar, u => u.Job),
-        new("company", "VARCHAR(255) NOT NULL", "LONGTEXT", MySqlDbType.VarChar, u => u.Company),
-        new("ssn", "VARCHAR(255) NOT NULL", "LONGTEXT", MySqlDbType.VarChar, u => u.Ssn),
-        new("residence", "TEXT NOT NULL", "LONGTEXT", MySqlDbType.Text, u => u.Residence),
-        new("created_at", "DATETIME(6) NOT NULL COMMENT 'UTC'", "DATETIME(6)", MySqlDbType.DateTime, u => Utc(u.CreatedAt)),
-        new("updated_at", "DATETIME(6) NOT NULL COMMENT 'UTC, version of the row (a delete: its commit time)'", "DATETIME(6) NOT NULL",
-            MySqlDbType.DateTime, u => Utc(u.UpdatedAt)),
+        new("id", "BIGINT NOT NULL", MySqlDbType.Int64, u => u.Id),
+        new("name", "VARCHAR(255) NOT NULL", MySqlDbType.VarChar, u => u.Name),
+        new("username", "VARCHAR(255) NOT NULL", MySqlDbType.VarChar, u => u.Username),
+        new("sex", "VARCHAR(255) NOT NULL", MySqlDbType.VarChar, u => u.Sex),
+        new("address", "TEXT NOT NULL", MySqlDbType.Text, u => u.Address),
+        new("mail", "VARCHAR(255) NOT NULL", MySqlDbType.VarChar, u => u.Mail),
+        new("birthdate", "DATE NOT NULL", MySqlDbType.Date, u => u.Birthdate.ToDateTime(TimeOnly.MinValue)),
+        new("job", "VARCHAR(255) NOT NULL", MySqlDbType.VarChar, u => u.Job),
+        new("company", "VARCHAR(255) NOT NULL", MySqlDbType.VarChar, u => u.Company),
+        new("ssn", "VARCHAR(255) NOT NULL", MySqlDbType.VarChar, u => u.Ssn),
+        new("residence", "TEXT NOT NULL", MySqlDbType.Text, u => u.Residence),
+        new("created_at", "DATETIME(6) NOT NULL COMMENT 'UTC'", MySqlDbType.DateTime, u => Utc(u.CreatedAt)),
+        new("updated_at", "DATETIME(6) NOT NULL COMMENT 'UTC, version of the row'", MySqlDbType.DateTime, u => Utc(u.UpdatedAt)),
     ];
 
     private readonly InsertMode _mode;
@@ -83,7 +85,10 @@ public sealed class UsersTable
         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='Deletes seen by the MySQL sink: an older record replayed later must not bring the row back'
         """;
 
-    /// <summary>A fresh staging table for the session (TEMPORARY: neither statement ends a transaction).</summary>
+    /// <summary>
+    /// A fresh staging table for the session (TEMPORARY: neither statement ends a transaction), typed like the table so
+    /// that a value that does not fit is refused while staging.
+    /// </summary>
     public string StagingSql => $"""
         DROP TEMPORARY TABLE IF EXISTS `{Staging}`;
         CREATE TEMPORARY TABLE `{Staging}` (
@@ -101,18 +106,27 @@ public sealed class UsersTable
     private static readonly string[] s_stagingKey = ["id", "op"];
 
     /// <summary>
-    /// Staged upserts into the table, each only when newer than the stored row and than a remembered delete. The
-    /// SELECT reads the table with locking reads (REPEATABLE READ), so a concurrent writer of the same id waits or
-    /// deadlocks (and retries) instead of interleaving. Insert mode refuses an existing id (duplicate key).
+    /// Locks the rows and delete markers of the staged ids (and the gaps where there are none yet), then drops from the
+    /// staging table every record that is not newer than what is stored: the statements after it write what is left
+    /// unconditionally. The locks last until the commit, so a concurrent writer of the same ids (a stalled instance
+    /// waking up) waits, or deadlocks and retries, and then sees the newer version. Insert mode keeps stale upserts, so
+    /// that their duplicate ids are refused.
     /// </summary>
+    public string GuardSql => $"""
+        SELECT COUNT(*) FROM `{Staging}` s JOIN {Quoted} u ON u.`id` = s.`id` FOR UPDATE;
+        SELECT COUNT(*) FROM `{Staging}` s JOIN {QuotedDeleted} d ON d.`id` = s.`id` FOR UPDATE;
+        DELETE s FROM `{Staging}` s JOIN {Quoted} u ON u.`id` = s.`id` WHERE {(_mode == InsertMode.Insert ? "s.`op` = 'd' AND " : "")}NOT {Newer("u")};
+        DELETE s FROM `{Staging}` s JOIN {QuotedDeleted} d ON d.`id` = s.`id` WHERE NOT {Newer("d")}
+        """;
+
+    /// <summary>The staged upserts (newer than what is stored, after <see cref="GuardSql"/>); Insert mode refuses an existing id.</summary>
     public string UpsertSql(bool oneId)
     {
         var cols = Columns.Select(c => c.Name).Concat([CommitLsn, ChangeLsn]).ToList();
         var sql = new StringBuilder();
         sql.Append("INSERT INTO ").Append(Quoted).Append(" (").AppendJoin(", ", cols.Append(SyncedAt).Select(Q)).Append(")\n")
-           .Append("SELECT ").AppendJoin(", ", cols.Select(c => "s." + Q(c))).Append(", UTC_TIMESTAMP(6)\n")
-           .Append(From('u')).Append(" AND ").Append(_mode == InsertMode.Upsert ? "(u.`id` IS NULL OR " + Newer("u") + ")" : "TRUE");
-        if (oneId) sql.Append(" AND s.`id` = @id");
+           .Append("SELECT ").AppendJoin(", ", cols.Select(c => "s." + Q(c))).Append(", UTC_TIMESTAMP(6) FROM `").Append(Staging)
+           .Append("` s WHERE s.`op` = 'u'").Append(oneId ? " AND s.`id` = @id" : "");
         if (_mode == InsertMode.Upsert)
         {
             sql.Append("\nON DUPLICATE KEY UPDATE ")
@@ -121,23 +135,17 @@ public sealed class UsersTable
         return sql.ToString();
     }
 
-    /// <summary>Staged deletes: remember the delete (when newer than what is known), then remove the row when older.</summary>
+    /// <summary>The staged deletes (newer than what is stored, after <see cref="GuardSql"/>): remember each delete, remove the row.</summary>
     public string DeleteSql(bool oneId)
     {
         var only = oneId ? " AND s.`id` = @id" : "";
         return $"""
             INSERT INTO {QuotedDeleted} (`id`, `updated_at`, `{CommitLsn}`, `{ChangeLsn}`, `deleted_at`)
-            SELECT s.`id`, s.`updated_at`, s.`{CommitLsn}`, s.`{ChangeLsn}`, UTC_TIMESTAMP(6)
-            {From('d')} AND (u.`id` IS NULL OR {Newer("u")}){only}
+            SELECT s.`id`, s.`updated_at`, s.`{CommitLsn}`, s.`{ChangeLsn}`, UTC_TIMESTAMP(6) FROM `{Staging}` s WHERE s.`op` = 'd'{only}
             ON DUPLICATE KEY UPDATE `updated_at` = s.`updated_at`, `{CommitLsn}` = s.`{CommitLsn}`, `{ChangeLsn}` = s.`{ChangeLsn}`, `deleted_at` = UTC_TIMESTAMP(6);
-            DELETE u FROM {Quoted} u JOIN `{Staging}` s ON s.`id` = u.`id` WHERE s.`op` = 'd' AND {Newer("u")}{only}
+            DELETE u FROM {Quoted} u JOIN `{Staging}` s ON s.`id` = u.`id` WHERE s.`op` = 'd'{only}
             """;
     }
-
-    // Upserts ('u') and deletes ('d') read the row and the delete marker of each staged id; both skip what a newer marker covers.
-    private string From(char op) =>
-        $"FROM `{Staging}` s LEFT JOIN {Quoted} u ON u.`id` = s.`id` LEFT JOIN {QuotedDeleted} d ON d.`id` = s.`id`\n" +
-        $"WHERE s.`op` = '{op}' AND (d.`id` IS NULL OR {Newer("d")})";
 
     /// <summary>The staged version is newer than x's: by (commit LSN, change LSN) when both have one, else by updated_at.</summary>
     private static string Newer(string x) =>

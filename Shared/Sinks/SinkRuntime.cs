@@ -34,6 +34,9 @@ public sealed class SinkRuntime(
     ILogger<SinkRuntime> logger) : BackgroundService, ISinkContext
 {
     private static readonly TimeSpan s_stepPoll = TimeSpan.FromMilliseconds(5);
+    // With the next batch ready, the loop waits this long for the write in flight before it pauses the partitions and
+    // polls on (a pause makes librdkafka drop what it prefetched, so it is kept for a target that is slow or down).
+    private static readonly TimeSpan s_pauseAfter = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan s_idlePoll = TimeSpan.FromMilliseconds(500);
     private static readonly TimeSpan s_lagInterval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan s_kafkaTimeout = TimeSpan.FromSeconds(10);
@@ -169,8 +172,8 @@ public sealed class SinkRuntime(
             {
                 _pending.Add(record);
                 progress.AddConsumed();
-                PipelineTelemetry.RecordsIn.Add(1, _serviceTag);
             }
+            if (_step is not null && _pending.Count >= options.BatchSize && !_backPressure) Ended(_step.Work, s_pauseAfter);
             if (_step is { Work.IsCompleted: true } done)
             {
                 _step = null;
@@ -222,6 +225,7 @@ public sealed class SinkRuntime(
             var take = Math.Min(_pending.Count, options.BatchSize);
             var batch = _pending.GetRange(0, take);
             _pending.RemoveRange(0, take);
+            PipelineTelemetry.RecordsIn.Add(take, _serviceTag);
             Start(new Step(StepKind.Write, batch, [], new(_putOffsets)), s => WriteAsync(s, force: false));
         }
         else if (_pending.Count == 0 && task.NextFlushAt <= DateTimeOffset.UtcNow)
@@ -462,10 +466,10 @@ public sealed class SinkRuntime(
 
     // --- flow control, stop, lag and summary -------------------------------------------------------------------
 
-    /// <summary>While a step is in flight and the next batch is full, the ready partitions are paused.</summary>
+    /// <summary>While a step is still in flight after the wait for it and the next batch is full, the ready partitions are paused.</summary>
     private void ApplyBackPressure()
     {
-        var want = _step is not null && _pending.Count >= options.BatchSize;
+        var want = _step is { Work.IsCompleted: false } && _pending.Count >= options.BatchSize;
         if (want == _backPressure) return;
         _backPressure = want;
         if (want) Pause(_ready);

@@ -170,11 +170,12 @@ public sealed class S3SinkTests
         put.Metadata.Add(ObjectMetadata.RecordCount, "25");
         await kit.Bucket.Client.PutObjectAsync(put);
 
-        var rest = kit.Produce(Enumerable.Range(401, 800).Select(i => (SinkTestKit.Key(i), (byte[]?)UserRecordJson.Serialize(User(i)), (Headers?)null))
-            .Where(m => Murmur2Partitioner.Partition(m.Item1, SinkTestKit.Partitions) == 0).Take(80));
+        // Up to offset 145: objects of 60 from offset 25 on fill up and are stored (the rotate interval is long).
+        var rest = kit.Produce(Enumerable.Range(401, 1000).Select(i => (SinkTestKit.Key(i), (byte[]?)UserRecordJson.Serialize(User(i)), (Headers?)null))
+            .Where(m => Murmur2Partitioner.Partition(m.Item1, SinkTestKit.Partitions) == 0).Take(105));
         var expected = first.Concat(rest).ToDictionary();
-        await kit.WaitForRecordsAsync(120); // offsets 0..24 in the foreign object, 25..59 and 60..119 in the sink's
-        await kit.Kafka.WaitUntilAsync(() => kit.Committed()[0] == 120, "partition 0 committed to its end");
+        await kit.WaitForRecordsAsync(145); // offsets 0..24 in the other writer's object, 25..84 and 85..144 in the sink's
+        await kit.Kafka.WaitUntilAsync(() => kit.Committed()[0] == 145, "partition 0 committed to its end");
         var objects = await kit.ReadBucketAsync();
         AssertExactlyOnce(objects, expected);
         Assert.Equal(25, objects.Single(o => o.StartOffset == 0).EndOffset); // the other writer's object, untouched

@@ -34,7 +34,7 @@ public class UsersTableTests
         var columns = table.StagingColumns.Count();
         var parameters = Regex.Matches(stage, @"@p(\d+)").Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(Enumerable.Range(0, 2 * columns), parameters);
-        foreach (var sql in new[] { stage, table.UpsertSql(false), table.DeleteSql(false) })
+        foreach (var sql in new[] { stage, table.UpsertSql(false), table.DeleteSql(false), table.GuardSql })
             Assert.DoesNotContain("'", sql.Replace("'u'", "", StringComparison.Ordinal).Replace("'d'", "", StringComparison.Ordinal)); // no literal but the op letters
         foreach (var c in table.WrittenColumns) Assert.Contains($"`{c}`", table.CreateSql);
         Assert.Contains("CHARSET=utf8mb4", table.CreateSql);
@@ -42,13 +42,21 @@ public class UsersTableTests
     }
 
     [Fact]
-    public void Upsert_writes_only_versions_newer_than_the_row_and_than_a_remembered_delete()
+    public void The_guard_locks_the_staged_ids_then_drops_what_is_not_newer_than_the_row_or_a_remembered_delete()
+    {
+        var sql = Table().GuardSql;
+        Assert.Contains("SELECT COUNT(*) FROM `kafkapipeline_staging` s JOIN `users` u ON u.`id` = s.`id` FOR UPDATE;", sql);
+        Assert.Contains("SELECT COUNT(*) FROM `kafkapipeline_staging` s JOIN `users_deleted` d ON d.`id` = s.`id` FOR UPDATE;", sql);
+        Assert.Contains("DELETE s FROM `kafkapipeline_staging` s JOIN `users` u ON u.`id` = s.`id` WHERE NOT (CASE WHEN s.`src_commit_lsn` <> 0 AND u.`src_commit_lsn` <> 0 " +
+            "THEN (s.`src_commit_lsn`, s.`src_change_lsn`) > (u.`src_commit_lsn`, u.`src_change_lsn`) ELSE s.`updated_at` > u.`updated_at` END);", sql);
+        Assert.Contains("DELETE s FROM `kafkapipeline_staging` s JOIN `users_deleted` d ON d.`id` = s.`id` WHERE NOT (CASE", sql);
+    }
+
+    [Fact]
+    public void Upsert_writes_the_staged_records_left_by_the_guard()
     {
         var sql = Table().UpsertSql(oneId: false);
-        Assert.Contains("LEFT JOIN `users` u ON u.`id` = s.`id` LEFT JOIN `users_deleted` d ON d.`id` = s.`id`", sql);
-        Assert.Contains("(u.`id` IS NULL OR (CASE WHEN s.`src_commit_lsn` <> 0 AND u.`src_commit_lsn` <> 0 " +
-            "THEN (s.`src_commit_lsn`, s.`src_change_lsn`) > (u.`src_commit_lsn`, u.`src_change_lsn`) ELSE s.`updated_at` > u.`updated_at` END))", sql);
-        Assert.Contains("(d.`id` IS NULL OR (CASE WHEN", sql);
+        Assert.Contains("FROM `kafkapipeline_staging` s WHERE s.`op` = 'u'", sql);
         Assert.Contains("ON DUPLICATE KEY UPDATE `name` = s.`name`", sql);
         Assert.DoesNotContain("`id` = s.`id`,", sql);
         Assert.EndsWith("`synced_at` = UTC_TIMESTAMP(6)", sql);
@@ -58,18 +66,18 @@ public class UsersTableTests
     [Fact]
     public void Insert_mode_has_no_update_clause_so_an_existing_id_is_refused()
     {
-        var sql = Table(mode: InsertMode.Insert).UpsertSql(false);
-        Assert.DoesNotContain("DUPLICATE", sql);
-        Assert.DoesNotContain("u.`id` IS NULL", sql);
+        var table = Table(mode: InsertMode.Insert);
+        Assert.DoesNotContain("DUPLICATE", table.UpsertSql(false));
+        Assert.Contains("WHERE s.`op` = 'd' AND NOT", table.GuardSql); // stale upserts stay, to fail on their duplicate id
     }
 
     [Fact]
-    public void Delete_remembers_the_delete_then_removes_only_an_older_row()
+    public void Delete_remembers_the_delete_then_removes_the_row()
     {
         var sql = Table().DeleteSql(oneId: false);
         Assert.StartsWith("INSERT INTO `users_deleted`", sql);
         Assert.Contains("WHERE s.`op` = 'd'", sql);
-        Assert.Contains("DELETE u FROM `users` u JOIN `kafkapipeline_staging` s ON s.`id` = u.`id` WHERE s.`op` = 'd' AND (CASE", sql);
+        Assert.Contains("DELETE u FROM `users` u JOIN `kafkapipeline_staging` s ON s.`id` = u.`id` WHERE s.`op` = 'd'", sql);
     }
 
     [Theory]
