@@ -18,11 +18,15 @@ public sealed class ServiceProcess : IAsyncDisposable
     private ServiceProcess(string name, Process process, ITestOutputHelper? testOutput)
     {
         Name = name;
+        Label = name;
         this.process = process;
         this.testOutput = testOutput;
     }
 
     public string Name { get; }
+
+    /// <summary>The prefix of its lines in the test output (the name, or e.g. "MySqlSinkService#2" for a replica).</summary>
+    public string Label { get; set; }
     public int Id => process.Id;
     public bool HasExited => process.HasExited;
     public int ExitCode => process.ExitCode;
@@ -90,15 +94,23 @@ public sealed class ServiceProcess : IAsyncDisposable
         if (!process.HasExited) process.Kill(entireProcessTree: true);
     }
 
+    /// <summary>SIGSTOP: the process freezes where it is (like a VM paused or a GC pause), sockets stay open.</summary>
+    public Task FreezeAsync() => SignalAsync("-STOP");
+
+    /// <summary>SIGCONT: a frozen process goes on from where it stopped.</summary>
+    public Task ThawAsync() => SignalAsync("-CONT");
+
+    private async Task SignalAsync(string signal)
+    {
+        // .NET has no API to send a signal to another process; kill(1) does it.
+        using var kill = Process.Start("kill", [signal, process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
     /// <summary>Graceful stop: SIGTERM, then waits for the exit and returns the exit code.</summary>
     public async Task<int> StopAsync(TimeSpan timeout)
     {
-        if (!process.HasExited)
-        {
-            // .NET has no API to send SIGTERM to another process; kill(1) does it.
-            using var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-            await kill.WaitForExitAsync();
-        }
+        if (!process.HasExited) await SignalAsync("-TERM");
         return await WaitForExitAsync(timeout);
     }
 
@@ -121,6 +133,7 @@ public sealed class ServiceProcess : IAsyncDisposable
     {
         try
         {
+            if (!process.HasExited) await ThawAsync(); // a frozen process would not die before it is thawed
             Kill();
             await process.WaitForExitAsync();
         }
@@ -137,7 +150,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         lock (output) output.AppendLine(line);
         try
         {
-            testOutput?.WriteLine($"[{Name}] {line}");
+            testOutput?.WriteLine($"[{Label}] {line}");
         }
         catch (InvalidOperationException)
         {

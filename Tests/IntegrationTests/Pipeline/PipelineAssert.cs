@@ -57,8 +57,9 @@ public static class PipelineAssert
     /// <summary>
     /// The bucket holds every valid message of the topic exactly once: per partition the objects never overlap, each
     /// starts where the previous one ended (the first at the low watermark, the last ends at the high watermark), and
-    /// each object's lines are, in order and byte for byte, the valid values of its offset range (invalid ones went to
-    /// the DLQ instead). The only gaps allowed are runs of invalid messages: the sink writes no object holding nothing.
+    /// each object's lines are, in order and byte for byte, the valid values of its offset range with their private
+    /// fields pseudonymised (Protection defaults), a delete marker for a tombstone; invalid ones went to the DLQ instead.
+    /// The only gaps allowed are runs of invalid messages: the sink writes no object holding nothing.
     /// </summary>
     public static void BucketHoldsTopicExactlyOnce(IReadOnlyList<SinkObject> objects, IReadOnlyList<TopicMessage> messages)
     {
@@ -85,7 +86,7 @@ public static class PipelineAssert
                 for (var offset = o.StartOffset; offset < o.EndOffset; offset++)
                 {
                     Assert.True(atOffset.TryGetValue(offset, out var m), $"{o.Key} covers offset {offset}, beyond the partition's messages");
-                    if (m!.User is not null) expected.Add(Encoding.UTF8.GetString(m.Value!));
+                    if (Line(m!) is { } line) expected.Add(line);
                 }
                 Assert.True(expected.SequenceEqual(o.Lines, StringComparer.Ordinal),
                     $"{o.Key} (offsets {o.StartOffset}-{o.EndOffset - 1}): {o.Lines.Count} lines differ from the {expected.Count} valid messages of its range; " +
@@ -98,13 +99,21 @@ public static class PipelineAssert
             expectedStart = SkipInvalid(atOffset, expectedStart, high);
             Assert.True(expectedStart == high, $"partition {partition}: objects end at offset {expectedStart}, the partition at {high}");
         }
-        Assert.Equal(messages.Count(m => m.User is not null), lines);
+        Assert.Equal(messages.Count(m => Line(m) is not null), lines);
     }
+
+    private static readonly FieldProtector s_protector = new(new ProtectionOptions());
+
+    /// <summary>The line the S3 sink stores for a message, or null when the message is dead-lettered.</summary>
+    private static string? Line(TopicMessage m) =>
+        m.User is not null ? Encoding.UTF8.GetString(s_protector.Protect(m.Value!))
+        : m.Value is null && long.TryParse(m.KeyText, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0
+            ? $"{{\"id\":{id},\"__deleted\":\"true\"}}" : null;
 
     /// <summary>Moves past invalid (dead-lettered) messages from <paramref name="from"/>, at most up to <paramref name="limit"/>.</summary>
     private static long SkipInvalid(Dictionary<long, TopicMessage> atOffset, long from, long limit)
     {
-        while (from < limit && atOffset.TryGetValue(from, out var m) && m.User is null) from++;
+        while (from < limit && atOffset.TryGetValue(from, out var m) && Line(m) is null) from++;
         return from;
     }
 

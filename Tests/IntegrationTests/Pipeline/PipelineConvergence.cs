@@ -36,7 +36,7 @@ public static class PipelineConvergence
         {
             var rows = await PostgresCountAsync(h.Postgres);
             if (await MySqlCountAsync(h.MySql) != rows) return false;
-            var pg = await PostgresUsersAsync(h.Postgres);
+            var pg = Holding(await PostgresUsersAsync(h.Postgres), await MySqlColumnsAsync(h.MySql));
             var my = await MySqlUsersAsync(h.MySql);
             return pg.Count == my.Count && pg.Values.All(u => my.TryGetValue(u.Id, out var m) && m == u);
         }, Patience, async () =>
@@ -79,9 +79,9 @@ public static class PipelineConvergence
         var pg = await PostgresUsersAsync(h.Postgres);
         var topic = await ReadTopicAsync(h.Bootstrap, PipelineHarness.Topic);
         PipelineAssert.TopicHoldsEachVersionOnce(topic, pg, foreign);
-        PipelineAssert.MySqlEqualsPostgres(await MySqlUsersAsync(h.MySql), pg);
+        PipelineAssert.MySqlEqualsPostgres(await MySqlUsersAsync(h.MySql), Holding(pg, await MySqlColumnsAsync(h.MySql)));
         PipelineAssert.BucketHoldsTopicExactlyOnce(await ReadObjectsAsync(h.S3, h.Bucket, PipelineHarness.Topic), topic);
-        h.Log($"verified: {pg.Count} PostgreSQL rows, {topic.Count} messages in P_USERS, MySQL equal, S3 exactly once");
+        h.Log($"verified: {pg.Count} PostgreSQL rows, {topic.Count} messages in P_USERS, MySQL equal ({string.Join(", ", await MySqlColumnsAsync(h.MySql))}), S3 exactly once");
         return (pg, topic);
     }
 }

@@ -71,21 +71,48 @@ public static class PipelineData
         }
     }
 
-    /// <summary>MySQL's copy; DATETIME(6) columns hold UTC wall-clock values.</summary>
+    /// <summary>
+    /// MySQL's copy, the columns the table holds (the sink keeps only its configured columns; by default no ssn), the
+    /// others left at their defaults: compare with <see cref="Holding"/> of the PostgreSQL rows. DATETIME(6) columns
+    /// hold UTC wall-clock values.
+    /// </summary>
     public static async Task<Dictionary<long, UserRecord>> MySqlUsersAsync(string connectionString)
     {
         await using var conn = new MySqlConnection(connectionString);
         await conn.OpenAsync();
-        await using var cmd = new MySqlCommand($"SELECT {string.Join(", ", s_columns.Select(c => $"`{c}`"))} FROM `users`", conn);
+        var columns = await MySqlColumnsAsync(conn);
+        await using var cmd = new MySqlCommand($"SELECT {string.Join(", ", columns.Select(c => $"`{c}`"))} FROM `users`", conn);
         await using var reader = await cmd.ExecuteReaderAsync();
         var users = new Dictionary<long, UserRecord>();
         while (await reader.ReadAsync())
         {
-            var u = StoredUsers.FromMySql(reader);
+            var u = StoredUsers.FromMySql(reader, columns);
             users.Add(u.Id, u);
         }
         return users;
     }
+
+    /// <summary>The record columns MySQL's users table holds, in contract order.</summary>
+    public static async Task<IReadOnlyList<string>> MySqlColumnsAsync(string connectionString)
+    {
+        await using var conn = new MySqlConnection(connectionString);
+        await conn.OpenAsync();
+        return await MySqlColumnsAsync(conn);
+    }
+
+    private static async Task<IReadOnlyList<string>> MySqlColumnsAsync(MySqlConnection conn)
+    {
+        await using var cmd = new MySqlCommand(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users'", conn);
+        await using var reader = await cmd.ExecuteReaderAsync();
+        var present = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        while (await reader.ReadAsync()) present.Add(reader.GetString(0));
+        return [.. s_columns.Where(present.Contains)];
+    }
+
+    /// <summary>The PostgreSQL rows as MySQL holds them: only <paramref name="columns"/>, the others at their defaults.</summary>
+    public static Dictionary<long, UserRecord> Holding(IReadOnlyDictionary<long, UserRecord> rows, IReadOnlyList<string> columns) =>
+        rows.ToDictionary(kv => kv.Key, kv => StoredUsers.Keep(kv.Value, columns));
 
     public static async Task<long> MySqlCountAsync(string connectionString)
     {

@@ -30,6 +30,7 @@ public sealed class PipelineHarness : IAsyncDisposable
     private readonly ITestOutputHelper _output;
     private readonly Dictionary<string, ServiceProcess> _running = [];
     private readonly Dictionary<string, Dictionary<string, string?>> _settings = [];
+    private readonly Dictionary<string, string> _services = [];
     private readonly List<ServiceProcess> _all = [];
     private readonly TestBucket _bucket;
 
@@ -71,15 +72,22 @@ public sealed class PipelineHarness : IAsyncDisposable
     }
 
     /// <summary>Starts a service process with the pipeline's connection settings plus <paramref name="settings"/> (config keys, ':' or '__').</summary>
-    public ServiceProcess Start(string service, params (string Key, string? Value)[] settings)
+    public ServiceProcess Start(string service, params (string Key, string? Value)[] settings) => StartInstance(service, service, settings);
+
+    /// <summary>
+    /// Starts one instance of a service under its own name (e.g. "MySqlSinkService#2" for a second replica), which the
+    /// other methods (<see cref="KillAsync"/>, <see cref="Restart"/>, the indexer) then take.
+    /// </summary>
+    public ServiceProcess StartInstance(string service, string instance, params (string Key, string? Value)[] settings)
     {
-        if (_running.TryGetValue(service, out var old) && !old.HasExited)
-            throw new InvalidOperationException($"{service} is already running (pid {old.Id})");
+        if (_running.TryGetValue(instance, out var old) && !old.HasExited)
+            throw new InvalidOperationException($"{instance} is already running (pid {old.Id})");
         var env = BaseEnvironment();
         foreach (var (key, value) in CommonSettings) env[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         foreach (var (key, value) in settings) env[key.Replace(":", "__", StringComparison.Ordinal)] = value;
-        _settings[service] = env;
-        return Launch(service, env);
+        _settings[instance] = env;
+        _services[instance] = service;
+        return Launch(instance, env);
     }
 
     /// <summary>Starts the service again with the settings of its last start, after replacing some (e.g. the generator's count).</summary>
@@ -115,8 +123,8 @@ public sealed class PipelineHarness : IAsyncDisposable
     {
         var mySql = Start(MySqlSink, ("MySqlSink:SummaryInterval", "00:00:05"));
         var s3 = Start(S3Sink, ("S3Sink:SummaryInterval", "00:00:05"));
-        await mySql.WaitForOutputAsync("Assigned partitions", TimeSpan.FromSeconds(90));
-        await s3.WaitForOutputAsync($"Assigned {Topic} partition", TimeSpan.FromSeconds(90));
+        await mySql.WaitForOutputAsync($"Opened {Topic} partition", TimeSpan.FromSeconds(90));
+        await s3.WaitForOutputAsync($"Opened {Topic} partition", TimeSpan.FromSeconds(90));
     }
 
     public ServiceProcess StartGenerator(long totalCount, double ratePerSecond, int maxBatchSize = 1000, double updateFraction = 0) =>
@@ -146,12 +154,13 @@ public sealed class PipelineHarness : IAsyncDisposable
         _bucket.Dispose();
     }
 
-    private ServiceProcess Launch(string service, Dictionary<string, string?> env)
+    private ServiceProcess Launch(string instance, Dictionary<string, string?> env)
     {
-        var process = ServiceProcess.Start(service, env, _output);
-        _running[service] = process;
+        var process = ServiceProcess.Start(_services[instance], env, _output);
+        process.Label = instance;
+        _running[instance] = process;
         _all.Add(process);
-        _output.WriteLine($"pipeline: started {service} (pid {process.Id}) at {DateTime.UtcNow:HH:mm:ss.fff}");
+        _output.WriteLine($"pipeline: started {instance} (pid {process.Id}) at {DateTime.UtcNow:HH:mm:ss.fff}");
         return process;
     }
 
