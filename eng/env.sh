@@ -49,7 +49,7 @@ unset _kp_pg _kp_my _kp_s3 _kp_d _kp_default_data
 
 # Connection strings in the form the services and tests read.
 export KP_POSTGRES_CS="Host=$KP_HOST;Port=$KP_PG_PORT;Username=$KP_DB_USER;Password=$KP_DB_PASSWORD;Database=$KP_DB_NAME"
-export KP_MYSQL_CS="Server=$KP_HOST;Port=$KP_MYSQL_PORT;User ID=$KP_DB_USER;Password=$KP_DB_PASSWORD;Database=$KP_DB_NAME;SslMode=None;AllowLoadLocalInfile=true"
+export KP_MYSQL_CS="Server=$KP_HOST;Port=$KP_MYSQL_PORT;User ID=$KP_DB_USER;Password=$KP_DB_PASSWORD;Database=$KP_DB_NAME;SslMode=None"
 export KP_S3_URL="http://$KP_HOST:$KP_S3_PORT"
 
 if [ "$KP_PROFILE" = test ]; then

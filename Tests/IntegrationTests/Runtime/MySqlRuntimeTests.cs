@@ -70,8 +70,10 @@ public sealed class MySqlRuntimeTests
     [Fact]
     public async Task Bulk_load_with_local_infile_works()
     {
-        // MySqlBulkLoader (LOAD DATA LOCAL INFILE) needs AllowLoadLocalInfile=true and the server's --local-infile=1.
-        await using var connection = new MySqlConnection(await TestServers.CreateMySqlDatabaseAsync());
+        // MySqlBulkLoader (LOAD DATA LOCAL INFILE) needs AllowLoadLocalInfile=true and the server's --local-infile=1. The
+        // shared connection strings do not allow it (only the MySQL sink's bulk connections do), so the test adds it.
+        var database = await TestServers.CreateMySqlDatabaseAsync();
+        await using var connection = new MySqlConnection(new MySqlConnectionStringBuilder(database) { AllowLoadLocalInfile = true }.ConnectionString);
         await connection.OpenAsync();
         await Execute(connection, "CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR(100) NOT NULL) CHARACTER SET utf8mb4");
         var file = Path.GetTempFileName();

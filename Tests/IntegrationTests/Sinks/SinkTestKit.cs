@@ -124,6 +124,25 @@ internal sealed class SinkTestKit : IAsyncDisposable
         return result;
     }
 
+    /// <summary>
+    /// The dead letters by key, each checked against the message it came from (found by key in <paramref name="reports"/>):
+    /// its origin headers and the service that sent it.
+    /// </summary>
+    public static Dictionary<string, ConsumeResult<byte[]?, byte[]?>> DeadLettersByKey(
+        List<ConsumeResult<byte[]?, byte[]?>> dead, List<DeliveryReport<byte[]?, byte[]?>> reports, string service)
+    {
+        var byKey = dead.ToDictionary(d => Encoding.UTF8.GetString(d.Message.Key!));
+        foreach (var (key, d) in byKey)
+        {
+            var original = reports.Single(r => Encoding.UTF8.GetString(r.Message.Key!) == key);
+            Assert.Equal(Topic, Header(d, PipelineHeaders.DlqTopic));
+            Assert.Equal($"{original.Partition.Value}", Header(d, PipelineHeaders.DlqPartition));
+            Assert.Equal($"{original.Offset.Value}", Header(d, PipelineHeaders.DlqOffset));
+            Assert.Equal(service, Header(d, PipelineHeaders.DlqService));
+        }
+        return byKey;
+    }
+
     public static string Header(ConsumeResult<byte[]?, byte[]?> r, string key) =>
         PipelineHeaders.GetString(r.Message.Headers, key) ?? throw new Xunit.Sdk.XunitException($"header {key} missing");
 
