@@ -23,6 +23,18 @@ public readonly record struct StoredObject(string Key, long StartOffset, long En
 public sealed class BucketPositions(IAmazonS3 s3, string bucket, string topicsDir, string topic)
 {
     /// <summary>
+    /// Where each partition resumes: the end of its newest object, or the committed offset when that is further (the
+    /// last records were dead-lettered, so no object holds them); null when neither knows (the beginning).
+    /// </summary>
+    public async Task<IReadOnlyDictionary<Confluent.Kafka.TopicPartition, long?>> ResumeOffsetsAsync(
+        IReadOnlyDictionary<Confluent.Kafka.TopicPartition, long?> committed, CancellationToken ct)
+    {
+        var lookups = committed.Select(async kv =>
+            (kv.Key, ResumePosition.Choose((await LastObjectAsync(kv.Key.Partition.Value, kv.Value, ct))?.EndOffset, kv.Value)));
+        return (await Task.WhenAll(lookups)).ToDictionary(p => p.Key, p => p.Item2);
+    }
+
+    /// <summary>
     /// The object of <paramref name="partition"/> with the highest start offset, or null when there is none.
     /// With <paramref name="committedOffset"/> only keys from that offset on are listed: the sink commits object end
     /// offsets only, so an object starting before it also ends at or before it, and listing stays short however many

@@ -1,4 +1,7 @@
 using System.Buffers;
+using System.Globalization;
+using Amazon.S3.Model;
+using KafkaPipeline.Shared;
 
 namespace KafkaPipeline.S3SinkService;
 
@@ -26,6 +29,22 @@ public sealed class PartitionBuffer(int partition, long startOffset, DateTimeOff
         _body.Write("\n"u8);
         EndOffset = offset + 1;
     }
+
+    /// <summary>The PUT of this object: its lines as the body, its offsets in the metadata (the resume point of the next owner).</summary>
+    public PutObjectRequest PutRequest(string bucket, string key, string topic)
+    {
+        var request = S3Extensions.PlainPut(bucket, key, Body, "application/x-ndjson");
+        request.Metadata.Add(ObjectMetadata.Topic, topic);
+        request.Metadata.Add(ObjectMetadata.Partition, Partition.ToString(CultureInfo.InvariantCulture));
+        request.Metadata.Add(ObjectMetadata.StartOffset, StartOffset.ToString(CultureInfo.InvariantCulture));
+        request.Metadata.Add(ObjectMetadata.EndOffset, EndOffset.ToString(CultureInfo.InvariantCulture));
+        request.Metadata.Add(ObjectMetadata.RecordCount, Records.ToString(CultureInfo.InvariantCulture));
+        return request;
+    }
+
+    /// <summary>What of <paramref name="buffers"/> (in offset order) lies beyond <paramref name="end"/>, cut there.</summary>
+    public static List<PartitionBuffer> Beyond(IEnumerable<PartitionBuffer> buffers, long end) =>
+        [.. buffers.Where(b => b.EndOffset > end).Select(b => b.StartOffset < end ? b.From(end) : b)];
 
     /// <summary>A buffer of the same records from <paramref name="offset"/> on, starting there.</summary>
     public PartitionBuffer From(long offset)

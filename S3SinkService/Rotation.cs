@@ -17,6 +17,11 @@ public sealed class RotationPolicy(int flushSize, TimeSpan rotateInterval)
         if (records >= flushSize) return RotationReason.Size;
         return now - openedAt >= rotateInterval ? RotationReason.Time : RotationReason.None;
     }
+
+    public bool IsFull(int records) => records >= flushSize;
+
+    /// <summary>When the object must be closed at the latest (now when it is full).</summary>
+    public DateTimeOffset DueAt(int records, DateTimeOffset openedAt) => IsFull(records) ? DateTimeOffset.MinValue : openedAt + rotateInterval;
 }
 
 /// <summary>
