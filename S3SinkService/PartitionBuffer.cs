@@ -1,39 +1,43 @@
-using System.Buffers;
 using System.Globalization;
 using Amazon.S3.Model;
 using KafkaPipeline.Shared;
+using Microsoft.IO;
 
 namespace KafkaPipeline.S3SinkService;
 
 /// <summary>
 /// An object being built for one partition: JSON lines of the records from <see cref="StartOffset"/> up to (not
-/// including) <see cref="EndOffset"/>. Offsets without a line (dead-lettered records) are covered by the range.
+/// including) <see cref="EndOffset"/>. Offsets without a line (dead-lettered records) are covered by the range. The
+/// bytes live in pooled blocks (returned by <see cref="Dispose"/>), not in one array that grows with the object.
 /// </summary>
-public sealed class PartitionBuffer(int partition, long startOffset, DateTimeOffset openedAt)
+public sealed class PartitionBuffer(RecyclableMemoryStreamManager streams, int partition, long startOffset, DateTimeOffset openedAt) : IDisposable
 {
-    private readonly ArrayBufferWriter<byte> _body = new(64 * 1024);
+    private readonly RecyclableMemoryStream _body = streams.GetStream("s3-object");
     // Offset and position of each line, so the buffer can be cut where another writer's object ends.
-    private readonly List<(long Offset, int Position)> _lines = [];
+    private readonly List<(long Offset, long Position)> _lines = [];
 
     public int Partition { get; } = partition;
     public long StartOffset { get; } = startOffset;
     public long EndOffset { get; private set; } = startOffset;
     public DateTimeOffset OpenedAt { get; } = openedAt;
     public int Records => _lines.Count;
-    public ReadOnlyMemory<byte> Body => _body.WrittenMemory;
+
+    /// <summary>The lines, for tests and for cutting.</summary>
+    public System.Buffers.ReadOnlySequence<byte> Body => _body.GetReadOnlySequence();
 
     public void Add(long offset, ReadOnlySpan<byte> line)
     {
-        _lines.Add((offset, _body.WrittenCount));
+        _lines.Add((offset, _body.Length));
         _body.Write(line);
-        _body.Write("\n"u8);
+        _body.WriteByte((byte)'\n');
         EndOffset = offset + 1;
     }
 
     /// <summary>The PUT of this object: its lines as the body, its offsets in the metadata (the resume point of the next owner).</summary>
     public PutObjectRequest PutRequest(string bucket, string key, string topic)
     {
-        var request = S3Extensions.PlainPut(bucket, key, Body, "application/x-ndjson");
+        _body.Position = 0; // a repeated attempt reads the body again
+        var request = S3Extensions.PlainPut(bucket, key, _body, "application/x-ndjson", closeStream: false);
         request.Metadata.Add(ObjectMetadata.Topic, topic);
         request.Metadata.Add(ObjectMetadata.Partition, Partition.ToString(CultureInfo.InvariantCulture));
         request.Metadata.Add(ObjectMetadata.StartOffset, StartOffset.ToString(CultureInfo.InvariantCulture));
@@ -42,21 +46,33 @@ public sealed class PartitionBuffer(int partition, long startOffset, DateTimeOff
         return request;
     }
 
-    /// <summary>What of <paramref name="buffers"/> (in offset order) lies beyond <paramref name="end"/>, cut there.</summary>
-    public static List<PartitionBuffer> Beyond(IEnumerable<PartitionBuffer> buffers, long end) =>
-        [.. buffers.Where(b => b.EndOffset > end).Select(b => b.StartOffset < end ? b.From(end) : b)];
+    /// <summary>What of <paramref name="buffers"/> (in offset order) lies beyond <paramref name="end"/>, cut there; the rest is disposed.</summary>
+    public static List<PartitionBuffer> Beyond(IEnumerable<PartitionBuffer> buffers, long end)
+    {
+        var kept = new List<PartitionBuffer>();
+        foreach (var b in buffers)
+        {
+            if (b.EndOffset > end && b.StartOffset >= end) kept.Add(b);
+            else
+            {
+                if (b.EndOffset > end) kept.Add(b.From(end));
+                b.Dispose();
+            }
+        }
+        return kept;
+    }
 
     /// <summary>A buffer of the same records from <paramref name="offset"/> on, starting there.</summary>
     public PartitionBuffer From(long offset)
     {
-        var rest = new PartitionBuffer(Partition, offset, OpenedAt) { EndOffset = Math.Max(offset, EndOffset) };
-        for (var i = 0; i < _lines.Count; i++)
-        {
-            if (_lines[i].Offset < offset) continue;
-            var end = i + 1 < _lines.Count ? _lines[i + 1].Position : _body.WrittenCount;
-            rest._lines.Add((_lines[i].Offset, rest._body.WrittenCount));
-            rest._body.Write(Body.Span[_lines[i].Position..end]);
-        }
+        var rest = new PartitionBuffer(streams, Partition, offset, OpenedAt) { EndOffset = Math.Max(offset, EndOffset) };
+        var first = _lines.FindIndex(l => l.Offset >= offset);
+        if (first < 0) return rest;
+        var shift = _lines[first].Position;
+        foreach (var segment in _body.GetReadOnlySequence().Slice(shift)) rest._body.Write(segment.Span);
+        rest._lines.AddRange(_lines.Skip(first).Select(l => (l.Offset, l.Position - shift)));
         return rest;
     }
+
+    public void Dispose() => _body.Dispose();
 }

@@ -20,14 +20,17 @@ public sealed class ObjectExistsException(string key, long endOffset)
 /// (s3rver), the sink asks first (HEAD) and writes only when the key is free; between that HEAD and the PUT another
 /// writer could still store the key (README, "Guarantees"). Which one applies is probed once at start.
 /// </summary>
-public sealed class WriteOnceObjects(IAmazonS3 s3, string bucket, string topicsDir)
+public sealed class WriteOnceObjects(IAmazonS3 s3, string bucket)
 {
     public bool ConditionalWrites { get; private set; }
 
-    /// <summary>Writes a probe object twice, the second time with If-None-Match: *, and removes it.</summary>
+    /// <summary>
+    /// Writes a probe object twice, the second time with If-None-Match: *, and removes it. Its key is outside the topics
+    /// folder, so that readers of the lake never see it.
+    /// </summary>
     public async Task ProbeAsync(CancellationToken ct)
     {
-        var key = $"{topicsDir}/_kafkapipeline/conditional-write-probe-{Guid.NewGuid():N}";
+        var key = $"_kafkapipeline/conditional-write-probe-{Guid.NewGuid():N}";
         await s3.PutObjectAsync(S3Extensions.PlainPut(bucket, key, "probe"u8.ToArray(), "text/plain"), ct);
         try
         {

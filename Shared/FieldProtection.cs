@@ -94,16 +94,19 @@ public sealed class FieldProtector(ProtectionOptions options)
             return false;
         }
         if (spans.Count == 0) return true;
-        var output = new List<byte>(utf8Json.Length + spans.Count * 64);
-        var at = 0;
-        foreach (var (start, end, clear) in spans)
+        var hashes = spans.ConvertAll(sp => Encoding.UTF8.GetBytes("\"" + Hash(sp.Clear) + "\""));
+        var output = new byte[utf8Json.Length + hashes.Sum(h => h.Length) - spans.Sum(sp => sp.End - sp.Start)];
+        int from = 0, to = 0;
+        for (var i = 0; i < spans.Count; i++)
         {
-            output.AddRange(utf8Json.AsSpan(at, start - at));
-            output.AddRange(Encoding.UTF8.GetBytes("\"" + Hash(clear) + "\""));
-            at = end;
+            utf8Json.AsSpan(from, spans[i].Start - from).CopyTo(output.AsSpan(to));
+            to += spans[i].Start - from;
+            hashes[i].CopyTo(output, to);
+            to += hashes[i].Length;
+            from = spans[i].End;
         }
-        output.AddRange(utf8Json.AsSpan(at));
-        result = [.. output];
+        utf8Json.AsSpan(from).CopyTo(output.AsSpan(to));
+        result = output;
         return true;
     }
 

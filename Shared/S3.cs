@@ -58,7 +58,14 @@ public sealed class S3Options : IValidatedOptions
 
     public IAmazonS3 CreateClient()
     {
-        var config = new AmazonS3Config { ForcePathStyle = ForcePathStyle, AuthenticationRegion = Region };
+        var config = new AmazonS3Config
+        {
+            ForcePathStyle = ForcePathStyle,
+            AuthenticationRegion = Region,
+            // No extra CRC32 over every body (the SDK's default since 3.7.4xx/4.x): a PUT of megabytes already has its
+            // Content-Length, TLS protects it on the way, and the checksum cost the S3 sink CPU and buffer memory.
+            RequestChecksumCalculation = Amazon.Runtime.RequestChecksumCalculation.WHEN_REQUIRED,
+        };
         if (!string.IsNullOrWhiteSpace(ServiceUrl)) config.ServiceURL = ServiceUrl;
         else config.RegionEndpoint = Amazon.RegionEndpoint.GetBySystemName(Region);
         return string.IsNullOrEmpty(AccessKey)
@@ -97,16 +104,20 @@ public static class S3Extensions
     /// PUT with a plain (not aws-chunked) body: s3rver and some S3-compatible servers store the chunk framing as
     /// object bytes otherwise (AWSSDK v4 default).
     /// </summary>
-    public static PutObjectRequest PlainPut(string bucket, string key, ReadOnlyMemory<byte> body, string contentType) => new()
+    public static PutObjectRequest PlainPut(string bucket, string key, ReadOnlyMemory<byte> body, string contentType) =>
+        // Over the caller's buffer, not a copy: objects are megabytes and the sink keeps its memory low.
+        PlainPut(bucket, key, System.Runtime.InteropServices.MemoryMarshal.TryGetArray(body, out var segment)
+            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
+            : new MemoryStream(body.ToArray(), writable: false), contentType, closeStream: true);
+
+    /// <summary>The same from a stream, read from its current position; <paramref name="closeStream"/> false leaves it to the caller.</summary>
+    public static PutObjectRequest PlainPut(string bucket, string key, Stream body, string contentType, bool closeStream) => new()
     {
         BucketName = bucket,
         Key = key,
-        // Over the caller's buffer, not a copy: objects are megabytes and the sink keeps its memory low.
-        InputStream = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(body, out var segment)
-            ? new MemoryStream(segment.Array!, segment.Offset, segment.Count, writable: false)
-            : new MemoryStream(body.ToArray(), writable: false),
+        InputStream = body,
         ContentType = contentType,
         UseChunkEncoding = false,
-        AutoCloseStream = true,
+        AutoCloseStream = closeStream,
     };
 }

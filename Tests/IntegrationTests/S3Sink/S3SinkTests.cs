@@ -337,7 +337,7 @@ public sealed class S3SinkTests
     public async Task Without_conditional_writes_the_store_is_asked_before_each_put_and_an_existing_key_is_refused()
     {
         using var bucket = await TestServers.CreateS3BucketAsync("s3once");
-        var objects = new WriteOnceObjects(bucket.Client, bucket.Name, "topics");
+        var objects = new WriteOnceObjects(bucket.Client, bucket.Name);
         await objects.ProbeAsync(CancellationToken.None);
         Assert.False(objects.ConditionalWrites); // s3rver ignores If-None-Match
 
@@ -347,7 +347,7 @@ public sealed class S3SinkTests
         await objects.PutAsync(put, CancellationToken.None);
         var e = await Assert.ThrowsAsync<ObjectExistsException>(() => objects.CheckFreeAsync(put.Key, CancellationToken.None));
         Assert.Equal(1, e.EndOffset);
-        Assert.Empty((await bucket.Client.ListObjectsV2Async(new() { BucketName = bucket.Name, Prefix = "topics/_kafkapipeline/" })).S3Objects ?? []);
+        Assert.Empty((await bucket.Client.ListObjectsV2Async(new() { BucketName = bucket.Name, Prefix = "_kafkapipeline/" })).S3Objects ?? []);
     }
 
     private static bool HasTag(ReadOnlySpan<KeyValuePair<string, object?>> tags, string key, string value)

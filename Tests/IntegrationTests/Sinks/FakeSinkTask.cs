@@ -21,6 +21,7 @@ internal sealed class FakeStore
     public ConcurrentDictionary<(int Partition, long Offset), int> Stored { get; } = new();
     public ConcurrentDictionary<(int Partition, long Offset), SinkRecord> Records { get; } = new();
     public int Duplicates => Stored.Values.Count(n => n > 1);
+    public bool KeepRecords { get; init; } = true;
 }
 
 /// <summary>
@@ -39,6 +40,7 @@ internal sealed class FakeSinkTask(FakeStore store) : ISinkTask
     public TaskCompletionSource? Gate { get; set; }
 
     public ConcurrentQueue<int> PutSizes { get; } = new();
+    public ConcurrentQueue<(long, int)> PutTimes { get; } = new();
     public ConcurrentQueue<List<(int, long)>> Attempts { get; } = new();
     public ConcurrentQueue<List<int>> Opened { get; } = new();
     public ConcurrentQueue<List<int>> Closed { get; } = new();
@@ -59,6 +61,7 @@ internal sealed class FakeSinkTask(FakeStore store) : ISinkTask
     public async Task<IReadOnlyList<ErrantRecord>> PutAsync(IReadOnlyList<SinkRecord> records, CancellationToken ct)
     {
         Attempts.Enqueue([.. records.Select(r => (r.TopicPartition.Partition.Value, r.Offset))]);
+        PutTimes.Enqueue((System.Diagnostics.Stopwatch.GetTimestamp(), records.Count));
         if (Gate is { } gate) await gate.Task.WaitAsync(ct);
         if (Fatal) throw new NotRetriableException("the fake store refuses to work (a fatal error)");
         if (Failing) throw new InvalidOperationException("the fake store is down");
@@ -72,7 +75,7 @@ internal sealed class FakeSinkTask(FakeStore store) : ISinkTask
                 continue;
             }
             store.Stored.AddOrUpdate((r.TopicPartition.Partition.Value, r.Offset), 1, (_, n) => n + 1);
-            store.Records[(r.TopicPartition.Partition.Value, r.Offset)] = r;
+            if (store.KeepRecords) store.Records[(r.TopicPartition.Partition.Value, r.Offset)] = r;
             if (Holding) _unflushedFrom.TryAdd(r.TopicPartition, r.Offset);
         }
         return errant;
