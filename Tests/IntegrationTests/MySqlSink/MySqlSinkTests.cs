@@ -373,8 +373,12 @@ public class MySqlSinkTests(ITestOutputHelper output)
         kit.Kafka.ProduceUsers(Users(3000));
         await kit.Kafka.WaitUntilAsync(() => kit.CountRows() > 0, "the first instance writing");
 
-        // The rebalance revokes partitions from the first instance while it holds uncommitted records.
+        // The rebalance revokes partitions from the first instance while it holds uncommitted records; the rest comes
+        // once the group has split the partitions (each instance logs the ones it opens).
+        var opened = kit.Logs.Count(LogLevel.Information, "Opened P_USERS partition");
         var second = await kit.StartSinkAsync(new Dictionary<string, string> { ["BatchSize"] = "200" });
+        await kit.Kafka.WaitUntilAsync(() => kit.Logs.Count(LogLevel.Information, "Opened P_USERS partition") >= opened + SinkTestKit.Partitions,
+            "both instances to open their partitions");
         kit.Kafka.ProduceUsers(Users(3000, firstId: 3001));
         await kit.WaitForRowsAsync(6000);
         await kit.WaitForCommittedToEndAsync();

@@ -225,6 +225,8 @@ public sealed class SinkRuntimeContractTests
         await kit.WaitUntilAsync(() => !store.Stored.IsEmpty, "the first instance storing");
 
         var (second, secondTask) = await StartAsync(kit, store, settings);
+        // The rest once the group has split the partitions (the first instance alone could otherwise write it all).
+        await kit.WaitUntilAsync(() => !secondTask.Opened.IsEmpty, "the second instance to open its partitions");
         reports.AddRange(kit.ProduceUsers(Users(3000, first: 3001)));
         await kit.WaitForCommittedToEndAsync(Group);
         await kit.WaitUntilAsync(() => store.Stored.Count == 6000, "all 6000 stored");
