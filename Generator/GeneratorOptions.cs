@@ -30,7 +30,7 @@ public sealed class GeneratorOptions : IValidatedOptions
 
     public IEnumerable<string> Validate(string section)
     {
-        foreach (var m in Check.Identifier($"{section}:Table", Table)) yield return m;
+        foreach (var m in UsersSchema.Validate($"{section}:Table", Table)) yield return m;
         foreach (var m in Check.Range($"{section}:RatePerSecond", RatePerSecond, 0.001, 1_000_000)) yield return m;
         foreach (var m in Check.Range($"{section}:UpdateFraction", UpdateFraction, 0, 1)) yield return m;
         foreach (var m in Check.Range($"{section}:MaxBatchSize", MaxBatchSize, 1, 100_000)) yield return m;

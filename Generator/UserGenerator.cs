@@ -23,8 +23,16 @@ public sealed class UserGenerator(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var ct = stoppingToken;
-        await StartupRetry.WaitForAsync("PostgreSQL (ConnectionStrings:usersdb)",
-            c => UsersSchema.EnsureAsync(db, _options.Table, c), logger, ct);
+        try
+        {
+            await StartupRetry.WaitForAsync("PostgreSQL (ConnectionStrings:usersdb)",
+                c => UsersSchema.EnsureAsync(db, _options.Table, logger, c), logger, ct);
+        }
+        catch (SetupFailedException e)
+        {
+            e.StopService(lifetime, logger);
+            return;
+        }
         logger.LogInformation("Generating users into {Table} at {Rate}/s (total {Total}, update fraction {UpdateFraction})",
             _options.Table, _options.RatePerSecond, _options.TotalCount?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "unlimited", _options.UpdateFraction);
 

@@ -65,14 +65,25 @@ public static class ChangeHeaders
     public const string ChangeLsn = "source.change_lsn";
     /// <summary>Commit time of the transaction, ISO-8601 UTC with microseconds ("2026-11-29T20:01:02.123456Z").</summary>
     public const string CommitTime = "source.commit_ts";
+    /// <summary>
+    /// Ordinal of the event within its transaction (decimal, from 0; snapshot rows: within the snapshot). With the commit
+    /// LSN it names an event uniquely, which the change LSN alone does not: the rows of one multi-row insert (COPY)
+    /// share one log record. The source uses it to skip what Kafka already holds after a crash.
+    /// </summary>
+    public const string TxIndex = "source.tx_index";
 
-    public static void Write(Headers headers, string op, SourceVersion version, DateTime commitTimeUtc)
+    public static void Write(Headers headers, string op, SourceVersion version, DateTime commitTimeUtc, long? txIndex = null)
     {
         PipelineHeaders.SetString(headers, Op, op);
         PipelineHeaders.SetString(headers, CommitLsn, SourceVersion.FormatLsn(version.CommitLsn));
         PipelineHeaders.SetString(headers, ChangeLsn, SourceVersion.FormatLsn(version.ChangeLsn));
         PipelineHeaders.SetString(headers, CommitTime, FormatTime(commitTimeUtc));
+        if (txIndex is { } i) PipelineHeaders.SetString(headers, TxIndex, i.ToString(CultureInfo.InvariantCulture));
     }
+
+    /// <summary>The event's ordinal within its transaction, or null when the record carries none.</summary>
+    public static long? ReadTxIndex(Headers? headers) =>
+        long.TryParse(PipelineHeaders.GetString(headers, TxIndex), NumberStyles.None, CultureInfo.InvariantCulture, out var i) ? i : null;
 
     public static string? ReadOp(Headers? headers) => PipelineHeaders.GetString(headers, Op);
 

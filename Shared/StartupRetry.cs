@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace KafkaPipeline.Shared;
@@ -15,4 +16,19 @@ public static class StartupRetry
 
     public static Task WaitForAsync(string what, Func<CancellationToken, Task> probe, ILogger logger, CancellationToken ct) =>
         Backoff.UntilDoneAsync(what, "start-up check", probe, s_maxDelay, logger, ct);
+}
+
+/// <summary>
+/// A start-up failure that retrying cannot fix (a missing privilege, a server setting, a conflicting object). Its
+/// message names the fix; the service stops with it instead of retrying forever.
+/// </summary>
+public sealed class SetupFailedException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>Logs the reason as one line (no stack trace: the message is the fix) and stops the service with exit code 1.</summary>
+    public void StopService(IHostApplicationLifetime lifetime, ILogger logger)
+    {
+        logger.LogCritical("Stopping: {Reason}", Message);
+        Environment.ExitCode = 1;
+        lifetime.StopApplication();
+    }
 }

@@ -1,4 +1,6 @@
 using KafkaPipeline.Shared;
+using KafkaPipeline.SourceService.Cdc;
+using Microsoft.Extensions.Options;
 
 namespace KafkaPipeline.SourceService;
 
@@ -26,6 +28,10 @@ public static class SourceApp
         builder.AddNpgsqlDataSource(ConnectionNames.Postgres); // Aspire.Npgsql: pooling, health check, traces, metrics
         builder.AddKafkaClients();
         builder.Services.AddSingleton<SourceKafka>();
-        builder.Services.AddHostedService<SourceWorker>();
+        // One worker, by mode: Cdc (the default) streams the log; the polling modes poll the table.
+        builder.Services.AddSingleton<IHostedService>(sp =>
+            sp.GetRequiredService<IOptions<SourceOptions>>().Value.Mode == SourceMode.Cdc
+                ? ActivatorUtilities.CreateInstance<CdcWorker>(sp)
+                : ActivatorUtilities.CreateInstance<SourceWorker>(sp));
     }
 }

@@ -1,24 +1,54 @@
+using System.Text.RegularExpressions;
 using KafkaPipeline.Shared;
 
 namespace KafkaPipeline.SourceService;
 
 public enum SourceMode
 {
-    /// <summary>New rows only, by id (the tutorial's mode).</summary>
+    /// <summary>Change data capture from PostgreSQL's log (logical replication, pgoutput): every commit, deletes included.</summary>
+    Cdc,
+
+    /// <summary>Polls new rows only, by id (the tutorial's mode). Misses updates, deletes and rows committed late.</summary>
     Incrementing,
 
-    /// <summary>New and updated rows, by (updated_at, id): Kafka Connect's most robust polling mode.</summary>
+    /// <summary>Polls new and updated rows by (updated_at, id), Kafka Connect's most robust polling mode. Misses deletes
+    /// and rows whose transaction commits later than <see cref="SourceOptions.Delay"/> after it began.</summary>
     TimestampIncrementing,
 }
 
 /// <summary>Settings "Source:*".</summary>
-public sealed class SourceOptions : IValidatedOptions
+public sealed partial class SourceOptions : IValidatedOptions
 {
     public const string Section = "Source";
 
     public string Table { get; set; } = "users";
     public string TopicPrefix { get; set; } = "P_";
-    public SourceMode Mode { get; set; } = SourceMode.TimestampIncrementing;
+    public SourceMode Mode { get; set; } = SourceMode.Cdc;
+
+    // --- Cdc ---
+
+    /// <summary>Publication of the table (created when missing). Empty: kafka_pipeline_{table}.</summary>
+    public string Publication { get; set; } = "";
+
+    /// <summary>Logical replication slot (created when missing; one per pipeline). Empty: kafka_pipeline_{table}.</summary>
+    public string Slot { get; set; } = "";
+
+    /// <summary>
+    /// How often the active source writes a heartbeat into the log (pg_logical_emit_message), so the slot advances while
+    /// the table is idle and other tables are busy; also how often the slot's retained WAL is measured.
+    /// </summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often the source tells PostgreSQL how far Kafka has acknowledged (standby status update).</summary>
+    public TimeSpan StatusInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often a standby source checks whether the active one is gone.</summary>
+    public TimeSpan StandbyRetryInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Table (in the source database) recording which slot's initial snapshot is complete in Kafka.</summary>
+    public string CdcStateTable { get; set; } = "kafka_pipeline_cdc_state";
+
+    // --- polling modes ---
 
     /// <summary>Wait between polls when the last poll found nothing new (a full batch polls again at once).</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(500);
@@ -36,17 +66,41 @@ public sealed class SourceOptions : IValidatedOptions
     /// <summary>Table (in the source database) where the source keeps its position.</summary>
     public string OffsetsTable { get; set; } = "kafka_pipeline_source_offsets";
 
+    public string Topic => TopicNames.ForTable(TopicPrefix, Table);
+
+    public string PublicationName => Publication is { Length: > 0 } p ? p : DefaultName;
+
+    public string SlotName => Slot is { Length: > 0 } s ? s : DefaultName.ToLowerInvariant();
+
+    private string DefaultName => "kafka_pipeline_" + Table;
+
+    // PostgreSQL's rule for slot names: lower-case letters, digits and underscores, at most 63.
+    [GeneratedRegex(@"\A[a-z0-9_]{1,63}\z")]
+    private static partial Regex SlotPattern();
+
+    [GeneratedRegex(@"\A[A-Za-z0-9._-]{0,100}\z")]
+    private static partial Regex TopicPrefixPattern();
+
     public IEnumerable<string> Validate(string section)
     {
-        foreach (var m in Check.Identifier($"{section}:Table", Table)) yield return m;
+        foreach (var m in UsersSchema.Validate($"{section}:Table", Table)) yield return m;
         foreach (var m in Check.Identifier($"{section}:OffsetsTable", OffsetsTable)) yield return m;
-        if (!System.Text.RegularExpressions.Regex.IsMatch(TopicPrefix ?? "", "^[A-Za-z0-9._-]{0,100}$"))
+        foreach (var m in Check.Identifier($"{section}:CdcStateTable", CdcStateTable)) yield return m;
+        if (!TopicPrefixPattern().IsMatch(TopicPrefix ?? ""))
             yield return $"{section}:TopicPrefix '{TopicPrefix}' may only hold letters, digits, '.', '_' and '-'.";
-        if (!Enum.IsDefined(Mode)) yield return $"{section}:Mode must be Incrementing or TimestampIncrementing (got {Mode}).";
+        if (!Enum.IsDefined(Mode)) yield return $"{section}:Mode must be Cdc, Incrementing or TimestampIncrementing (got {Mode}).";
+        if (SqlIdentifier.IsValid(Table))
+        {
+            if (!SqlIdentifier.IsValid(PublicationName))
+                yield return $"{section}:Publication '{PublicationName}' is not a valid identifier: use 1-63 letters, digits or '_', not starting with a digit.";
+            if (!SlotPattern().IsMatch(SlotName))
+                yield return $"{section}:Slot '{SlotName}' is not a valid replication slot name: use 1-63 lower-case letters, digits or '_'.";
+        }
+        foreach (var m in Check.Positive($"{section}:HeartbeatInterval", HeartbeatInterval)) yield return m;
+        foreach (var m in Check.Positive($"{section}:StatusInterval", StatusInterval)) yield return m;
+        foreach (var m in Check.Positive($"{section}:StandbyRetryInterval", StandbyRetryInterval)) yield return m;
         foreach (var m in Check.Positive($"{section}:PollInterval", PollInterval)) yield return m;
         foreach (var m in Check.NotNegative($"{section}:Delay", Delay)) yield return m;
         foreach (var m in Check.Range($"{section}:BatchSize", BatchSize, 1, 100_000)) yield return m;
     }
-
-    public string Topic => TopicNames.ForTable(TopicPrefix, Table);
 }

@@ -9,6 +9,7 @@ using Npgsql;
 namespace KafkaPipeline.SourceService;
 
 /// <summary>
+/// The polling modes (Source:Mode Incrementing or TimestampIncrementing; the default Cdc mode is <see cref="Cdc.CdcWorker"/>).
 /// Polls PostgreSQL and publishes each row to Kafka, keyed by id, to the partition murmur2(key) picks.
 /// Order of work per batch: read rows after the saved position, produce them all, wait for every ack, then save the
 /// new position. After a crash the saved position may lag what Kafka holds; <see cref="TopicTail"/> tells which of the
@@ -18,6 +19,7 @@ public sealed class SourceWorker(
     NpgsqlDataSource db,
     IOptions<SourceOptions> options,
     SourceKafka kafka,
+    IHostApplicationLifetime lifetime,
     ILogger<SourceWorker> logger) : BackgroundService
 {
     private static readonly KeyValuePair<string, object?> s_service = new("service", "source");
@@ -28,11 +30,19 @@ public sealed class SourceWorker(
         var ct = stoppingToken;
         var reader = new UsersReader(db, _options);
         var offsets = new OffsetStore(db, _options);
-        await StartupRetry.WaitForAsync("PostgreSQL (ConnectionStrings:usersdb)", async c =>
+        try
         {
-            await UsersSchema.EnsureAsync(db, _options.Table, c);
-            await offsets.EnsureAsync(c);
-        }, logger, ct);
+            await StartupRetry.WaitForAsync("PostgreSQL (ConnectionStrings:usersdb)", async c =>
+            {
+                await UsersSchema.EnsureAsync(db, _options.Table, logger, c);
+                await offsets.EnsureAsync(c);
+            }, logger, ct);
+        }
+        catch (SetupFailedException e)
+        {
+            e.StopService(lifetime, logger);
+            return;
+        }
 
         var tail = await StartupRetry.WaitForAsync($"Kafka topic {_options.Topic} (ConnectionStrings:kafka)",
             c => Task.Run(() => TopicTail.Read(kafka.BootstrapServers, _options.Topic, reader.PositionOf, TimeSpan.FromSeconds(10)), c),
@@ -119,7 +129,7 @@ public sealed class SourceWorker(
 public sealed class SourceKafka(KafkaClients kafka) : IDisposable
 {
     private static readonly KeyValuePair<string, object?> s_service = new("service", "source");
-    private readonly IProducer<byte[], byte[]> _producer = kafka.Producer<byte[], byte[]>("source-service").Build();
+    private readonly IProducer<byte[], byte[]?> _producer = kafka.Producer<byte[], byte[]?>("source-service").Build();
 
     public string BootstrapServers { get; } = kafka.BootstrapServers;
 
@@ -150,23 +160,12 @@ public sealed class SourceKafka(KafkaClients kafka) : IDisposable
 
             var key = KeyFor(row.User.Id);
             var partition = new TopicPartition(topic, Murmur2Partitioner.Partition(key, partitionCount));
-            var message = new Message<byte[], byte[]> { Key = key, Value = UserRecordJson.Serialize(row.User), Headers = headers };
-            while (true)
+            var message = new Message<byte[], byte[]?> { Key = key, Value = UserRecordJson.Serialize(row.User), Headers = headers };
+            Produce(partition, message, report =>
             {
-                try
-                {
-                    _producer.Produce(partition, message, report =>
-                    {
-                        if (report.Error.IsError) failure ??= new KafkaException(report.Error);
-                        if (Interlocked.Decrement(ref pending) == 0) done.TrySetResult();
-                    });
-                    break;
-                }
-                catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
-                {
-                    _producer.Poll(TimeSpan.FromMilliseconds(50)); // the local queue is full: let deliveries drain
-                }
-            }
+                if (report.Error.IsError) failure ??= new KafkaException(report.Error);
+                if (Interlocked.Decrement(ref pending) == 0) done.TrySetResult();
+            });
         }
         await done.Task.WaitAsync(ct);
         foreach (var a in activities) a?.Stop();
@@ -174,6 +173,26 @@ public sealed class SourceKafka(KafkaClients kafka) : IDisposable
         if (failure is not null) throw new InvalidOperationException($"Kafka did not accept the batch: {failure.Message}", failure);
         PipelineTelemetry.RecordsOut.Add(rows.Count, s_service);
         PipelineTelemetry.BatchSize.Record(rows.Count, s_service);
+    }
+
+    /// <summary>
+    /// Hands one message to the producer, waiting while its local queue is full; <paramref name="delivered"/> runs on the
+    /// producer's thread once Kafka acknowledged it (or it failed for good).
+    /// </summary>
+    public void Produce(TopicPartition partition, Message<byte[], byte[]?> message, Action<DeliveryReport<byte[], byte[]?>> delivered)
+    {
+        while (true)
+        {
+            try
+            {
+                _producer.Produce(partition, message, delivered);
+                return;
+            }
+            catch (ProduceException<byte[], byte[]?> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                _producer.Poll(TimeSpan.FromMilliseconds(50)); // the local queue is full: let deliveries drain
+            }
+        }
     }
 
     public void Dispose()

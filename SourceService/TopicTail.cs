@@ -53,7 +53,7 @@ public sealed class TopicTail
     }
 
     /// <summary>Partition count from metadata; asking for the topic lets a broker that auto-creates topics create it.</summary>
-    private static int ReadPartitionCount(string bootstrapServers, string topic, TimeSpan timeout)
+    public static int ReadPartitionCount(string bootstrapServers, string topic, TimeSpan timeout)
     {
         using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrapServers }).Build();
         var metadata = admin.GetMetadata(topic, timeout);

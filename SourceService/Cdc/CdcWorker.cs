@@ -1,0 +1,298 @@
+using System.Diagnostics;
+using Confluent.Kafka;
+using KafkaPipeline.Shared;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
+using NpgsqlTypes;
+
+namespace KafkaPipeline.SourceService.Cdc;
+
+/// <summary>
+/// Source:Mode=Cdc. Streams the users table's changes from PostgreSQL's log (logical replication, pgoutput) into Kafka:
+/// <list type="number">
+/// <item>becomes the active source for the slot (<see cref="SourceLeadership"/>), or waits as a standby;</item>
+/// <item>checks the server and creates the publication and the slot when missing; a new slot starts with the table's
+/// snapshot at its consistent point (<see cref="InitialSnapshot"/>);</item>
+/// <item>sends every change the moment it arrives (no poll interval) and tells PostgreSQL it may forget the log up to a
+/// transaction only after Kafka acknowledged all of its events (<see cref="FlushTracker"/>); after a crash the slot
+/// re-sends from there and <see cref="ChangeTail"/> skips what Kafka already holds: each change exactly once;</item>
+/// <item>writes a heartbeat into the log so the slot advances while the table is idle.</item>
+/// </list>
+/// </summary>
+public sealed class CdcWorker(
+    IConfiguration configuration,
+    NpgsqlDataSource db,
+    IOptions<SourceOptions> options,
+    IHostApplicationLifetime lifetime,
+    ILogger<CdcWorker> logger) : BackgroundService
+{
+    private readonly SourceOptions _options = options.Value;
+    private readonly string _postgres = ConnectionNames.Require(configuration, ConnectionNames.Postgres);
+    private readonly string _kafka = ConnectionNames.Require(configuration, ConnectionNames.Kafka);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var ct = stoppingToken;
+        var state = new SnapshotState(db, _options);
+        try
+        {
+            await StartupRetry.WaitForAsync("PostgreSQL (ConnectionStrings:usersdb)", async c =>
+            {
+                await UsersSchema.EnsureAsync(db, _options.Table, logger, c);
+                await state.EnsureAsync(c);
+            }, logger, ct);
+
+            var delay = TimeSpan.FromMilliseconds(250);
+            while (!ct.IsCancellationRequested)
+            {
+                try
+                {
+                    await using var leader = await SourceLeadership.AcquireAsync(_postgres, _options.SlotName, _options.StandbyRetryInterval, logger, ct);
+                    await RunActiveAsync(leader, state, () => delay = TimeSpan.FromMilliseconds(250), ct);
+                }
+                catch (Exception e) when (IsTransient(e) && !ct.IsCancellationRequested)
+                {
+                    PipelineTelemetry.Errors.Add(1, new KeyValuePair<string, object?>("service", "source"));
+                    logger.LogWarning("Change stream stopped ({Error}); starting over in {Delay} ms", e.Message, (int)delay.TotalMilliseconds);
+                    await Task.Delay(delay, ct);
+                    delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+                }
+            }
+        }
+        catch (SetupFailedException e)
+        {
+            e.StopService(lifetime, logger);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // stopping
+        }
+        catch (Exception e)
+        {
+            // Not a lost connection: a fatal producer error or a bug. Stop with a non-zero exit code (and restart: the
+            // slot and the topic's tail say where to resume).
+            logger.LogCritical(e, "The change stream failed; stopping");
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+        }
+    }
+
+    /// <summary>Lost connections and timeouts; anything else (a bug, a fatal producer error) stops the service.</summary>
+    private static bool IsTransient(Exception e) => e is NpgsqlException or IOException or TimeoutException or KafkaException
+        or InvalidOperationException { InnerException: KafkaException };
+
+    private async Task RunActiveAsync(SourceLeadership leader, SnapshotState state, Action streaming, CancellationToken ct)
+    {
+        var setup = new CdcSetup(db, _options);
+        await setup.CheckServerAsync(ct);
+        await setup.EnsurePublicationAsync(ct);
+        var partitions = await Task.Run(() => TopicTail.ReadPartitionCount(_kafka, _options.Topic, TimeSpan.FromSeconds(10)), ct);
+
+        var slot = await setup.ReadSlotAsync(ct);
+        var snapshotPoint = await state.LoadAsync(ct);
+        if (slot is not null && (snapshotPoint is null || slot.WalStatus == "lost"))
+        {
+            logger.LogWarning("Replacing slot {Slot}, with a new snapshot compared against the topic: {Reason}", _options.SlotName,
+                slot.WalStatus == "lost" ? "PostgreSQL invalidated it (max_slot_wal_keep_size)"
+                    : "its initial snapshot never completed (the source stopped during it)");
+            await setup.DropSlotAsync(ct);
+            slot = null;
+        }
+
+        await using var replication = new LogicalReplicationConnection(_postgres)
+        {
+            WalReceiverStatusInterval = _options.StatusInterval,
+        };
+        await OpenReplicationAsync(replication, ct);
+
+        // A fresh producer per session: a fatal producer error (should one happen) does not outlive it.
+        using var kafka = new SourceKafka(_kafka);
+        var tracker = new FlushTracker(lsn => replication.SetReplicationStatus(new NpgsqlLogSequenceNumber(lsn)));
+        var publisher = new ChangePublisher(kafka, _options.Topic, partitions, tracker);
+
+        if (slot is null)
+        {
+            await state.ForgetAsync(ct);
+            var created = await CreateSlotAsync(replication, ct);
+            var consistentPoint = (ulong)created.ConsistentPoint;
+            logger.LogInformation("Created slot {Slot} at {Lsn}; publishing the table's snapshot", _options.SlotName, created.ConsistentPoint);
+            var snapshot = new InitialSnapshot(_postgres, _options, logger);
+            await using (var connection = await snapshot.OpenAsync(created.SnapshotName!, ct))
+            {
+                var clock = Stopwatch.StartNew();
+                var topicState = await Task.Run(() => IsEmpty(partitions) ? null : TopicState.Read(_kafka, _options.Topic, partitions, ct), ct);
+                var rows = await snapshot.PublishAsync(connection, consistentPoint, topicState, publisher, tracker, ct);
+                logger.LogInformation("Snapshot of {Rows} rows took {Seconds:F1} s ({Rate:F0} rows/s)", rows, clock.Elapsed.TotalSeconds, rows / clock.Elapsed.TotalSeconds);
+            }
+            await state.SaveAsync(consistentPoint, publisher.Sent, ct);
+        }
+
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var stream = StreamAsync(replication, publisher, tracker, partitions, streaming, session.Token);
+        var heartbeat = HeartbeatAsync(leader, publisher, tracker, session.Token);
+        var first = await Task.WhenAny(stream, heartbeat);
+        await session.CancelAsync();
+        try
+        {
+            await Task.WhenAll(stream, heartbeat);
+        }
+        catch (Exception) when (first.IsCompleted)
+        {
+            // Observed here; the first task's outcome below says why the session ended.
+        }
+        await first;
+        throw new IOException("the change stream ended");
+    }
+
+    private bool IsEmpty(int partitions)
+    {
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(KafkaSettings.Consumer(_kafka, "source-state-reader", "source-state-reader")).Build();
+        for (var p = 0; p < partitions; p++)
+        {
+            var marks = consumer.QueryWatermarkOffsets(new TopicPartition(_options.Topic, p), TimeSpan.FromSeconds(10));
+            if (marks.High > marks.Low) return false;
+        }
+        return true;
+    }
+
+    private async Task OpenReplicationAsync(LogicalReplicationConnection replication, CancellationToken ct)
+    {
+        try
+        {
+            await replication.Open(ct);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new SetupFailedException(CdcSetup.NoReplicationProblem(new NpgsqlConnectionStringBuilder(_postgres).Username ?? "?") +
+                $" (PostgreSQL: {e.MessageText})", e);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InvalidAuthorizationSpecification)
+        {
+            throw new SetupFailedException(
+                $"PostgreSQL refuses the source's replication connection ({e.MessageText}). Fix: allow it in pg_hba.conf, e.g. " +
+                "\"host replication <role> <address> scram-sha-256\", then SELECT pg_reload_conf().", e);
+        }
+    }
+
+    private async Task<PgOutputReplicationSlot> CreateSlotAsync(LogicalReplicationConnection replication, CancellationToken ct)
+    {
+        try
+        {
+            // Export: the slot's consistent snapshot stays importable until this connection's next command.
+            return await replication.CreatePgOutputReplicationSlot(_options.SlotName, temporarySlot: false,
+                slotSnapshotInitMode: LogicalSlotSnapshotInitMode.Export, cancellationToken: ct);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ConfigurationLimitExceeded)
+        {
+            throw new SetupFailedException(
+                $"PostgreSQL has no free replication slot for {_options.SlotName} ({e.MessageText}). Fix: drop slots nobody uses " +
+                "(SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active AND ...) or raise max_replication_slots.", e);
+        }
+    }
+
+    private async Task StreamAsync(LogicalReplicationConnection replication, ChangePublisher publisher, FlushTracker tracker,
+        int partitions, Action streaming, CancellationToken ct)
+    {
+        var decoder = new RowDecoder(db, _options, logger);
+        var replicationOptions = new PgOutputReplicationOptions(_options.PublicationName, PgOutputProtocolVersion.V1,
+            binary: true, messages: true);
+        FlushTracker.Transaction? tx = null;
+        ulong commitLsn = 0;
+        DateTime commitTime = default;
+        long index = 0;
+        logger.LogInformation("Streaming changes of {Table} from slot {Slot} (publication {Publication}) to {Topic} ({Partitions} partitions)",
+            _options.Table, _options.SlotName, _options.PublicationName, _options.Topic, partitions);
+        await foreach (var message in replication.StartReplication(new PgOutputReplicationSlot(_options.SlotName), replicationOptions, ct))
+        {
+            if (publisher.Tail is null)
+            {
+                // The slot streams to us, so no other source can write now: read what Kafka already holds.
+                publisher.Tail = await Task.Run(() => ChangeTail.Read(_kafka, _options.Topic, partitions, TimeSpan.FromSeconds(30)), ct);
+                logger.LogInformation("Slot {Slot} streams to this source; Kafka already holds up to {Tail}", _options.SlotName,
+                    publisher.Tail.Last.Count == 0 ? "nothing of this stream" : string.Join(", ", publisher.Tail.Last.OrderBy(p => p.Key).Select(p => $"partition {p.Key}: {p.Value}")));
+                streaming();
+            }
+            if (tracker.Failure is { } failure) throw new InvalidOperationException($"Kafka did not accept an event: {failure.Message}", failure);
+            switch (message)
+            {
+                case BeginMessage begin:
+                    tx = tracker.Begin();
+                    commitLsn = (ulong)begin.TransactionFinalLsn;
+                    commitTime = begin.TransactionCommitTimestamp;
+                    index = 0;
+                    break;
+                case InsertMessage insert:
+                {
+                    var row = await decoder.ReadRowAsync(insert.Relation, insert.NewRow, ct);
+                    Publish(row.User.Id, ChangeOp.Create, row, insert.WalStart);
+                    break;
+                }
+                case UpdateMessage update:
+                {
+                    // The old key is sent only when the key changed (or with REPLICA IDENTITY FULL): then the old id is gone.
+                    long? oldId = update switch
+                    {
+                        IndexUpdateMessage keyChanged => await RowDecoder.ReadIdAsync(update.Relation, keyChanged.Key, ct),
+                        FullUpdateMessage full => await RowDecoder.ReadIdAsync(update.Relation, full.OldRow, ct),
+                        _ => null,
+                    };
+                    var row = await decoder.ReadRowAsync(update.Relation, update.NewRow, ct);
+                    if (oldId is { } old && old != row.User.Id) Publish(old, ChangeOp.Delete, null, update.WalStart);
+                    Publish(row.User.Id, ChangeOp.Update, row, update.WalStart);
+                    break;
+                }
+                case KeyDeleteMessage delete:
+                    Publish(await RowDecoder.ReadIdAsync(delete.Relation, delete.Key, ct), ChangeOp.Delete, null, delete.WalStart);
+                    break;
+                case FullDeleteMessage delete:
+                    Publish(await RowDecoder.ReadIdAsync(delete.Relation, delete.OldRow, ct), ChangeOp.Delete, null, delete.WalStart);
+                    break;
+                case CommitMessage commit:
+                    if (tx is not null) tracker.Close(tx, (ulong)commit.TransactionEndLsn);
+                    tx = null;
+                    break;
+                case LogicalDecodingMessage { Flags: 0 } heartbeat when tx is null:
+                    // A non-transactional message (ours or anyone's): everything committed before it has been sent.
+                    tracker.Mark((ulong)heartbeat.MessageLsn);
+                    break;
+            }
+        }
+
+        void Publish(long id, string op, DecodedRow? row, NpgsqlLogSequenceNumber changeLsn)
+        {
+            var value = row is null ? null : UserRecordJson.Serialize(row.User);
+            publisher.Publish(new ChangeEvent(id, op, value, row?.TraceParent, new SourceVersion(commitLsn, (ulong)changeLsn), index++, commitTime),
+                tx ?? throw new InvalidOperationException("a change arrived outside a transaction"));
+        }
+    }
+
+    /// <summary>
+    /// Every Source:HeartbeatInterval: a heartbeat into the log, the slot's retained WAL for the metric, and a summary
+    /// line. A failure here means the leader connection is gone: the session ends.
+    /// </summary>
+    private async Task HeartbeatAsync(SourceLeadership leader, ChangePublisher publisher, FlushTracker tracker, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(_options.HeartbeatInterval);
+        var summary = Stopwatch.StartNew();
+        long lastAcked = 0;
+        while (await timer.WaitForNextTickAsync(ct))
+        {
+            await leader.EmitHeartbeatAsync(ct);
+            var slot = await ReplicationSlotStatus.ReadAsync(db, _options.SlotName, ct);
+            CdcTelemetry.ReportSlot(slot);
+            if (summary.Elapsed >= TimeSpan.FromSeconds(10))
+            {
+                var acked = publisher.Acked;
+                logger.LogInformation(
+                    "Published {Acked} changes to {Topic} ({Rate:F0}/s), skipped {Skipped} already in Kafka; confirmed {Confirmed}; slot {Slot} retains {Retained} bytes of WAL",
+                    acked, _options.Topic, (acked - lastAcked) / summary.Elapsed.TotalSeconds, publisher.Skipped,
+                    SourceVersion.FormatLsn(tracker.Confirmed), _options.SlotName, slot?.RetainedWalBytes);
+                lastAcked = acked;
+                summary.Restart();
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using System.Diagnostics;
+using Confluent.Kafka;
+using KafkaPipeline.Shared;
+
+namespace KafkaPipeline.SourceService.Cdc;
+
+/// <summary>
+/// Sends change events to their murmur2(key) partition as they come, without waiting for each other: the
+/// <see cref="FlushTracker"/> learns of every ack, and the idempotent producer keeps each partition in send order.
+/// Events a partition already holds (per <see cref="ChangeTail"/>, after a crash) are skipped.
+/// </summary>
+public sealed class ChangePublisher(SourceKafka kafka, string topic, int partitionCount, FlushTracker tracker)
+{
+    private static readonly KeyValuePair<string, object?> s_service = new("service", "source");
+    private long _sent;
+    private long _acked;
+
+    public long Sent => Interlocked.Read(ref _sent);
+    public long Acked => Interlocked.Read(ref _acked);
+    public long Skipped { get; private set; }
+
+    /// <summary>Set once the slot streams to this source (so no other one can write meanwhile).</summary>
+    public ChangeTail? Tail { get; set; }
+
+    public void Publish(ChangeEvent change, FlushTracker.Transaction tx)
+    {
+        var key = SourceKafka.KeyFor(change.Id);
+        var partition = Murmur2Partitioner.Partition(key, partitionCount);
+        if (Tail?.Holds(partition, change.Position) == true)
+        {
+            Skipped++;
+            return;
+        }
+
+        // Continue the trace the writer started (or start one when the row has none).
+        var activity = PipelineTelemetry.Source.StartActivity("source publish", ActivityKind.Producer,
+            PipelineTelemetry.ParseTraceParent(change.TraceParent));
+        Activity.Current = null;
+        activity?.SetTag("messaging.system", "kafka");
+        activity?.SetTag("messaging.destination.name", topic);
+        activity?.SetTag("user.id", change.Id);
+        activity?.SetTag("db.operation", change.Op);
+        var headers = new Headers();
+        if (activity is not null) PipelineTelemetry.Inject(activity, headers);
+        else PipelineTelemetry.Inject(change.TraceParent, headers);
+        ChangeHeaders.Write(headers, change.Op, change.Version, change.CommitTime, change.TxIndex);
+
+        tracker.Sent(tx);
+        Interlocked.Increment(ref _sent);
+        var snapshot = change.Op == ChangeOp.Read;
+        kafka.Produce(new TopicPartition(topic, partition), new Message<byte[], byte[]?> { Key = key, Value = change.Value, Headers = headers },
+            report =>
+            {
+                activity?.Stop();
+                if (report.Error.IsError)
+                {
+                    tracker.Delivered(tx, new KafkaException(report.Error));
+                    return;
+                }
+                // Snapshot rows were committed long ago: their delay is not a latency.
+                if (!snapshot) CdcTelemetry.CommitToAck.Record((DateTime.UtcNow - change.CommitTime).TotalMilliseconds, s_service);
+                PipelineTelemetry.RecordsOut.Add(1, s_service);
+                Interlocked.Increment(ref _acked);
+                tracker.Delivered(tx, null);
+            });
+    }
+}

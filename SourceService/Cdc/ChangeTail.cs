@@ -1,0 +1,69 @@
+using Confluent.Kafka;
+using KafkaPipeline.Shared;
+
+namespace KafkaPipeline.SourceService.Cdc;
+
+/// <summary>Where an event is in the change stream: its transaction's commit LSN, then its ordinal in that transaction.</summary>
+public readonly record struct StreamPosition(ulong CommitLsn, long Index) : IComparable<StreamPosition>
+{
+    public int CompareTo(StreamPosition other)
+    {
+        var c = CommitLsn.CompareTo(other.CommitLsn);
+        return c != 0 ? c : Index.CompareTo(other.Index);
+    }
+
+    public static bool operator <=(StreamPosition a, StreamPosition b) => a.CompareTo(b) <= 0;
+    public static bool operator >=(StreamPosition a, StreamPosition b) => a.CompareTo(b) >= 0;
+    public static bool operator <(StreamPosition a, StreamPosition b) => a.CompareTo(b) < 0;
+    public static bool operator >(StreamPosition a, StreamPosition b) => a.CompareTo(b) > 0;
+
+    public override string ToString() => $"{SourceVersion.FormatLsn(CommitLsn)}#{Index}";
+}
+
+/// <summary>
+/// Per partition, the stream position of the newest change event it holds (read from the headers of its last
+/// messages). The source writes each partition in stream order with an idempotent producer, so what a partition holds
+/// is a prefix of what was sent to it: after a crash PostgreSQL re-sends from the confirmed LSN, and an event at or
+/// below its partition's tail is already there.
+/// </summary>
+public sealed class ChangeTail
+{
+    private readonly IReadOnlyDictionary<int, StreamPosition> _last;
+
+    private ChangeTail(IReadOnlyDictionary<int, StreamPosition> last) => _last = last;
+
+    public IReadOnlyDictionary<int, StreamPosition> Last => _last;
+
+    public bool Holds(int partition, StreamPosition position) => _last.TryGetValue(partition, out var last) && position <= last;
+
+    public static ChangeTail Read(string bootstrapServers, string topic, int partitions, TimeSpan timeout)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(
+            KafkaSettings.Consumer(bootstrapServers, groupId: "source-tail-reader", clientId: "source-tail-reader")).Build();
+        var last = new Dictionary<int, StreamPosition>();
+        for (var p = 0; p < partitions; p++)
+        {
+            var tp = new TopicPartition(topic, p);
+            var marks = consumer.QueryWatermarkOffsets(tp, timeout);
+            if (marks.High <= marks.Low) continue;
+            // A few messages back: one written by someone else at the very end must not hide the tail.
+            consumer.Assign(new TopicPartitionOffset(tp, Math.Max(marks.Low.Value, marks.High.Value - 50)));
+            var deadline = DateTime.UtcNow + timeout;
+            while (true)
+            {
+                if (DateTime.UtcNow > deadline) throw new TimeoutException($"could not read the tail of {topic} partition {p} within {timeout}");
+                var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
+                if (result is null || result.IsPartitionEOF) continue;
+                var version = ChangeHeaders.ReadVersion(result.Message.Headers);
+                if (version.HasLsn && ChangeHeaders.ReadTxIndex(result.Message.Headers) is { } index)
+                {
+                    var position = new StreamPosition(version.CommitLsn, index);
+                    if (!last.TryGetValue(p, out var seen) || position > seen) last[p] = position;
+                }
+                if (result.Offset.Value >= marks.High.Value - 1) break;
+            }
+            consumer.Unassign();
+        }
+        return new ChangeTail(last);
+    }
+}
