@@ -21,8 +21,8 @@ public readonly record struct StreamPosition(ulong CommitLsn, long Index) : ICom
 }
 
 /// <summary>
-/// Per partition, the stream position of the newest change event it holds (read from the headers of its last
-/// messages). The source writes each partition in stream order with an idempotent producer, so what a partition holds
+/// Per partition, the stream position of the newest streamed change event it holds (read from the headers of its
+/// last messages). The source writes each partition in stream order with an idempotent producer, so what a partition holds
 /// is a prefix of what was sent to it: after a crash PostgreSQL re-sends from the confirmed LSN, and an event at or
 /// below its partition's tail is already there.
 /// </summary>
@@ -35,6 +35,20 @@ public sealed class ChangeTail
     public IReadOnlyDictionary<int, StreamPosition> Last => _last;
 
     public bool Holds(int partition, StreamPosition position) => _last.TryGetValue(partition, out var last) && position <= last;
+
+    /// <summary>
+    /// The stream position of a change event that came from the slot's stream, or null for anything else: polling
+    /// records, foreign messages, and the snapshot's rows and tombstones (change LSN 0). Those are never re-sent by the
+    /// stream, and their commit LSN, the consistent point, can equal the commit LSN of the first streamed transaction
+    /// (its commit record may start exactly there), so they must not count as the stream's tail.
+    /// </summary>
+    public static StreamPosition? StreamedPosition(Headers? headers)
+    {
+        var version = ChangeHeaders.ReadVersion(headers);
+        return version.HasLsn && version.ChangeLsn != 0 && ChangeHeaders.ReadTxIndex(headers) is { } index
+            ? new StreamPosition(version.CommitLsn, index)
+            : null;
+    }
 
     public static ChangeTail Read(string bootstrapServers, string topic, int partitions, TimeSpan timeout)
     {
@@ -54,12 +68,8 @@ public sealed class ChangeTail
                 if (DateTime.UtcNow > deadline) throw new TimeoutException($"could not read the tail of {topic} partition {p} within {timeout}");
                 var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
                 if (result is null || result.IsPartitionEOF) continue;
-                var version = ChangeHeaders.ReadVersion(result.Message.Headers);
-                if (version.HasLsn && ChangeHeaders.ReadTxIndex(result.Message.Headers) is { } index)
-                {
-                    var position = new StreamPosition(version.CommitLsn, index);
-                    if (!last.TryGetValue(p, out var seen) || position > seen) last[p] = position;
-                }
+                if (StreamedPosition(result.Message.Headers) is { } position && (!last.TryGetValue(p, out var seen) || position > seen))
+                    last[p] = position;
                 if (result.Offset.Value >= marks.High.Value - 1) break;
             }
             consumer.Unassign();

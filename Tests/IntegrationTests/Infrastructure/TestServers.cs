@@ -41,6 +41,52 @@ public static class TestServers
         return new NpgsqlConnectionStringBuilder(Postgres) { Database = name }.ConnectionString;
     }
 
+    /// <summary>The Database= part of a connection string.</summary>
+    public static string DatabaseName(string connectionString) =>
+        new NpgsqlConnectionStringBuilder(connectionString).Database ?? throw new ArgumentException("no database in the connection string");
+
+    /// <summary>
+    /// Drops the replication slots of the connection string's database (slots are cluster-wide, keep WAL, and are few:
+    /// max_replication_slots). A slot whose walsender is still ending (its source was just killed) is waited for.
+    /// </summary>
+    public static async Task DropReplicationSlotsAsync(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            await using var drop = new NpgsqlCommand("""
+                SELECT count(pg_drop_replication_slot(slot_name)) FILTER (WHERE NOT active), count(*) FILTER (WHERE active)
+                FROM pg_replication_slots WHERE database = current_database()
+                """, connection);
+            await using var reader = await drop.ExecuteReaderAsync();
+            await reader.ReadAsync();
+            if (reader.GetInt64(1) == 0 || DateTime.UtcNow > deadline) return;
+            await reader.DisposeAsync();
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>
+    /// A login role of its own (kp_{prefix}_{hex}) with <paramref name="attributes"/> (e.g. NOREPLICATION), which the TEST role
+    /// may act as (test profile: TEST has CREATEROLE). Returns the role's name and a connection string for it.
+    /// </summary>
+    public static async Task<(string Role, string ConnectionString)> CreateRoleAsync(string prefix, string database, string attributes = "")
+    {
+        var role = UniqueName(prefix);
+        const string password = "role-password";
+        await using (var connection = new NpgsqlConnection(Postgres))
+        {
+            await connection.OpenAsync();
+            await using var create = new NpgsqlCommand(
+                $"CREATE ROLE {SqlIdentifier.QuotePostgres(role)} LOGIN PASSWORD '{password}' {attributes}; " +
+                $"GRANT {SqlIdentifier.QuotePostgres(role)} TO CURRENT_USER", connection);
+            await create.ExecuteNonQueryAsync();
+        }
+        return (role, new NpgsqlConnectionStringBuilder(Postgres) { Username = role, Password = password, Database = database }.ConnectionString);
+    }
+
     /// <summary>Creates an empty utf8mb4 MySQL database and returns its connection string.</summary>
     public static async Task<string> CreateMySqlDatabaseAsync(string prefix = "my")
     {

@@ -150,6 +150,8 @@ public sealed class PipelineHarness : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         foreach (var p in _all) await p.DisposeAsync();
+        // Slots are cluster-wide and keep WAL: the test's own go with it.
+        await TestServers.DropReplicationSlotsAsync(Postgres);
         Cluster.Dispose();
         _bucket.Dispose();
     }
@@ -183,6 +185,8 @@ public sealed class PipelineHarness : IAsyncDisposable
         ["Logging__Console__FormatterOptions__TimestampFormat"] = "HH:mm:ss.fff ",
         ["Logging__LogLevel__Microsoft.AspNetCore"] = "Warning",
         ["OTEL_EXPORTER_OTLP_ENDPOINT"] = null,
+        // Replication slots are cluster-wide: one per test database (its unique name), not the default one.
+        ["Source__Slot"] = TestServers.DatabaseName(Postgres),
     };
 
     private static string Database(string connectionString) =>

@@ -1,0 +1,239 @@
+using System.Diagnostics;
+using KafkaPipeline.EmbeddedKafka;
+using KafkaPipeline.IntegrationTests.Infrastructure;
+using KafkaPipeline.IntegrationTests.Pipeline;
+using KafkaPipeline.Shared;
+using Npgsql;
+using NpgsqlTypes;
+using Xunit.Abstractions;
+using static KafkaPipeline.IntegrationTests.Pipeline.PipelineConvergence;
+using static KafkaPipeline.IntegrationTests.Pipeline.PipelineData;
+
+namespace KafkaPipeline.IntegrationTests.Cdc;
+
+/// <summary>
+/// The Cdc source (Source:Mode=Cdc, the default) as a separate process against PostgreSQL and the embedded Kafka: every
+/// committed change exactly once, under concurrent writers, kills, a standby taking over, and an initial snapshot.
+/// </summary>
+[Collection(PipelineCollection.Name)]
+public sealed class CdcSourceTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Load = TimeSpan.FromSeconds(30);
+    private static readonly (string, string?) FastHeartbeat = ("Source:HeartbeatInterval", "00:00:01");
+
+    [Fact]
+    public async Task ConcurrentWritersAndTheGeneratorReachKafkaWithEachCommittedChangeExactlyOnce()
+    {
+        await using var h = await PipelineHarness.StartAsync(output);
+        await ChangeAudit.InstallAsync(h.Postgres);
+        var source = h.Start(PipelineHarness.Source, FastHeartbeat);
+        await source.WaitForOutputAsync("Streaming changes", Patience);
+
+        h.StartGenerator(totalCount: 3_000, ratePerSecond: 100, maxBatchSize: 50, updateFraction: 0.3);
+        await new ConcurrentWriters(h.Postgres, output).RunAsync(Load);
+        await h.WaitForGeneratorAsync(Patience);
+
+        var audit = await AssertExactlyOnceAsync(h);
+        Assert.Equal(0, audit.SnapshotRows); // the table was empty when the slot was created
+    }
+
+    [Fact]
+    public async Task SourceKilledFiveTimesDuringConcurrentWritesLosesAndDoublesNothing()
+    {
+        await using var h = await PipelineHarness.StartAsync(output);
+        await ChangeAudit.InstallAsync(h.Postgres);
+        var source = h.Start(PipelineHarness.Source, FastHeartbeat);
+        await source.WaitForOutputAsync("Streaming changes", Patience);
+
+        h.StartGenerator(totalCount: 3_000, ratePerSecond: 100, maxBatchSize: 50, updateFraction: 0.3);
+        var writers = new ConcurrentWriters(h.Postgres, output, seed: 7).RunAsync(Load);
+        var random = new Random(5);
+        for (var kill = 1; kill <= 5; kill++)
+        {
+            // Mid-stream: after the slot streams to the (re)started source and it has published for a while.
+            await h[PipelineHarness.Source].WaitForOutputAsync("streams to this source", Patience);
+            await Task.Delay(TimeSpan.FromMilliseconds(random.Next(1_000, 4_000)));
+            await h.KillAsync(PipelineHarness.Source);
+            h.Log($"kill {kill}: {await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic)} messages in P_USERS");
+            h.Restart(PipelineHarness.Source);
+        }
+        await writers;
+        await h.WaitForGeneratorAsync(Patience);
+
+        var audit = await AssertExactlyOnceAsync(h);
+        Assert.Equal(0, audit.SnapshotRows);
+    }
+
+    [Fact]
+    public async Task InitialSnapshotOfOneHundredThousandUsersWhileWritersChangeThemHoldsEachChangeOnce()
+    {
+        await using var h = await PipelineHarness.StartAsync(output);
+        await ChangeAudit.InstallAsync(h.Postgres);
+        h.StartGenerator(totalCount: 100_000, ratePerSecond: 1_000_000, maxBatchSize: 5_000);
+        await h.WaitForGeneratorAsync(Patience);
+
+        // Writers insert, update and delete while the slot is created and the snapshot is read and published.
+        var writers = new ConcurrentWriters(h.Postgres, output, seed: 11).RunAsync(TimeSpan.FromSeconds(20));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var source = h.Start(PipelineHarness.Source, FastHeartbeat);
+        await writers;
+
+        var audit = await AssertExactlyOnceAsync(h);
+        Assert.InRange(audit.SnapshotRows, 99_000, 101_000);
+        Assert.True(audit.StreamedAfterSnapshot > 0, "no snapshot row was changed afterwards: the test did not overlap writes and the snapshot");
+        Assert.Contains("Initial snapshot at", source.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ASnapshotCutShortByAKillIsReplacedWithoutSendingARowTwice()
+    {
+        const int users = 100_000;
+        await using var h = await PipelineHarness.StartAsync(output);
+        h.StartGenerator(totalCount: users, ratePerSecond: 1_000_000, maxBatchSize: 5_000);
+        await h.WaitForGeneratorAsync(Patience);
+
+        var source = h.Start(PipelineHarness.Source, FastHeartbeat);
+        await source.WaitForOutputAsync("publishing the table's snapshot", Patience);
+        await WaitUntilAsync("part of the snapshot in Kafka", async () => await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic) > 0,
+            Patience, async () => $"{await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic)} messages", TimeSpan.FromMilliseconds(20));
+        await h.KillAsync(PipelineHarness.Source);
+        var partial = await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic);
+        h.Log($"killed during the snapshot with {partial} of {users} rows in Kafka");
+        Assert.InRange(partial, 1, users - 1);
+
+        var restarted = h.Restart(PipelineHarness.Source);
+        await restarted.WaitForOutputAsync("Replacing slot", Patience);
+        await CdcConvergence.WaitForSourceAsync(h);
+
+        var topic = await ReadTopicAsync(h.Bootstrap, PipelineHarness.Topic);
+        Assert.Equal(users, topic.Count);
+        Assert.Equal(users, topic.Select(m => m.KeyText).Distinct().Count());
+        ChangeLogAssert.ReplayEqualsTable(topic, await PostgresUsersAsync(h.Postgres));
+    }
+
+    [Fact]
+    public async Task TheSlotAdvancesWhileUsersIsIdleAndANeighbourTableIsBusyOnlyWithHeartbeats()
+    {
+        await using var h = await PipelineHarness.StartAsync(output);
+        await ChangeAudit.InstallAsync(h.Postgres);
+        await ExecuteAsync(h.Postgres, "CREATE TABLE neighbour (id bigserial PRIMARY KEY, payload text NOT NULL)");
+
+        // Without heartbeats (one an hour) nothing tells the slot it may move: the neighbour's WAL piles up.
+        var source = h.Start(PipelineHarness.Source, ("Source:HeartbeatInterval", "01:00:00"));
+        await source.WaitForOutputAsync("Streaming changes", Patience);
+        var before = await CdcConvergence.ConfirmedAsync(h.Postgres);
+        await WriteNeighbourAsync(h.Postgres, TimeSpan.FromSeconds(5));
+        var written = await CdcConvergence.CurrentLsnAsync(h.Postgres);
+        await Task.Delay(TimeSpan.FromSeconds(5)); // several status intervals (1 s)
+        var withoutHeartbeat = await CdcConvergence.ConfirmedAsync(h.Postgres);
+        h.Log($"without heartbeats: confirmed {Lsn(before)} -> {Lsn(withoutHeartbeat)}, WAL written up to {Lsn(written)}");
+        Assert.True(withoutHeartbeat < written, "the slot advanced without heartbeats: this test would prove nothing");
+
+        await h.KillAsync(PipelineHarness.Source);
+        h.Restart(PipelineHarness.Source, FastHeartbeat);
+        var restartBefore = await CdcConvergence.RestartLsnAsync(h.Postgres);
+        var busy = WriteNeighbourAsync(h.Postgres, TimeSpan.FromSeconds(20));
+        await WaitUntilAsync("the confirmed LSN to pass the neighbour's WAL", async () => await CdcConvergence.ConfirmedAsync(h.Postgres) >= written,
+            Patience, async () => $"confirmed {Lsn(await CdcConvergence.ConfirmedAsync(h.Postgres))}, target {Lsn(written)}", TimeSpan.FromMilliseconds(500));
+        await busy;
+        var end = await CdcConvergence.CurrentLsnAsync(h.Postgres);
+        await WaitUntilAsync("the confirmed LSN to follow the busy neighbour", async () => await CdcConvergence.ConfirmedAsync(h.Postgres) >= end,
+            Patience, async () => $"confirmed {Lsn(await CdcConvergence.ConfirmedAsync(h.Postgres))}, target {Lsn(end)}", TimeSpan.FromMilliseconds(500));
+        // PostgreSQL frees WAL up to the restart LSN, which it moves with its periodic running-transactions record.
+        await WaitUntilAsync("the restart LSN to move (retained WAL freed)", async () => await CdcConvergence.RestartLsnAsync(h.Postgres) > written,
+            Patience, async () => $"restart LSN {Lsn(await CdcConvergence.RestartLsnAsync(h.Postgres))} (was {Lsn(restartBefore)}), target {Lsn(written)}", TimeSpan.FromSeconds(1));
+        Assert.Equal(0, await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic));
+        Assert.Contains("retains", h[PipelineHarness.Source].Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TwoSourcesStartTogetherAndTheStandbyTakesOverAfterKillWithNothingLostOrDoubled()
+    {
+        const string second = "SourceService-2";
+        await using var h = await PipelineHarness.StartAsync(output);
+        await ChangeAudit.InstallAsync(h.Postgres);
+        // Both at once: one creates the publication and the slot, the other waits as a standby.
+        h.Start(PipelineHarness.Source, FastHeartbeat);
+        h.StartInstance(PipelineHarness.Source, second, FastHeartbeat);
+        var (active, standby) = await ActiveAndStandbyAsync(h, PipelineHarness.Source, second);
+
+        h.StartGenerator(totalCount: 10_000, ratePerSecond: 500, maxBatchSize: 100, updateFraction: 0.2);
+        var writers = new ConcurrentWriters(h.Postgres, output, seed: 3).RunAsync(TimeSpan.FromSeconds(25));
+        for (var takeover = 1; takeover <= 2; takeover++)
+        {
+            await h[active].WaitForOutputAsync("streams to this source", Patience);
+            await Task.Delay(TimeSpan.FromSeconds(4));
+            await h.KillAsync(active);
+            var clock = Stopwatch.StartNew();
+            await h[standby].WaitForOutputAsync("Active: took over", Patience);
+            await h[standby].WaitForOutputAsync("Streaming changes", Patience);
+            h.Log($"takeover {takeover}: {standby} streams {clock.Elapsed.TotalSeconds:F1} s after kill -9 of {active}");
+            h.Restart(active); // comes back as the standby
+            (active, standby) = (standby, active);
+            await h[standby].WaitForOutputAsync("Standby:", Patience);
+        }
+        await writers;
+        await h.WaitForGeneratorAsync(Patience);
+
+        var audit = await AssertExactlyOnceAsync(h);
+        Assert.Equal(0, audit.SnapshotRows);
+    }
+
+    private static async Task<(string Active, string Standby)> ActiveAndStandbyAsync(PipelineHarness h, string a, string b)
+    {
+        await WaitUntilAsync("one source streaming and the other standing by", () => Task.FromResult(
+                (Streaming(h[a]) && h[b].Output.Contains("Standby:", StringComparison.Ordinal)) ||
+                (Streaming(h[b]) && h[a].Output.Contains("Standby:", StringComparison.Ordinal))),
+            Patience, () => Task.FromResult($"{a} streaming: {Streaming(h[a])}, {b} streaming: {Streaming(h[b])}"), TimeSpan.FromMilliseconds(200));
+        Assert.False(Streaming(h[a]) && Streaming(h[b]), "both sources stream");
+        return Streaming(h[a]) ? (a, b) : (b, a);
+
+        static bool Streaming(ServiceProcess p) => p.Output.Contains("Streaming changes", StringComparison.Ordinal);
+    }
+
+    private sealed record AuditResult(int SnapshotRows, int StreamedAfterSnapshot);
+
+    /// <summary>Waits until Kafka holds everything committed so far, then checks the topic against the audit and the table.</summary>
+    private static async Task<AuditResult> AssertExactlyOnceAsync(PipelineHarness h)
+    {
+        await CdcConvergence.WaitForSourceAsync(h);
+        var topic = await ReadTopicAsync(h.Bootstrap, PipelineHarness.Topic);
+        var audit = await ChangeAudit.ReadAsync(h.Postgres);
+        var table = await PostgresUsersAsync(h.Postgres);
+        var snapshotRows = ChangeLogAssert.TopicHoldsEachCommittedChangeOnce(topic, audit, table);
+        var ops = topic.GroupBy(m => ChangeHeaders.ReadOp(m.Headers)).ToDictionary(g => g.Key!, g => g.Count());
+        var streamedAfterSnapshot = topic.GroupBy(m => m.KeyText)
+            .Count(g => g.First().Headers is { } first && ChangeHeaders.ReadOp(first) == ChangeOp.Read && g.Count() > 1);
+        h.Log($"verified: {topic.Count} events ({string.Join(", ", ops.OrderBy(o => o.Key).Select(o => $"{o.Key} {o.Value}"))}) " +
+              $"for {audit.Count} ids, {audit.Values.Sum(a => a.Count)} committed changes, {table.Count} rows in PostgreSQL");
+        if (snapshotRows == 0)
+        {
+            Assert.True(ops.GetValueOrDefault(ChangeOp.Create) > 0 && ops.GetValueOrDefault(ChangeOp.Update) > 0 && ops.GetValueOrDefault(ChangeOp.Delete) > 0,
+                "the load did not insert, update and delete");
+        }
+        return new AuditResult(snapshotRows, streamedAfterSnapshot);
+    }
+
+    private static async Task WriteNeighbourAsync(string connectionString, TimeSpan duration)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < duration)
+        {
+            await using var insert = new NpgsqlCommand("INSERT INTO neighbour (payload) SELECT repeat('x', 200) FROM generate_series(1, 100)", connection);
+            await insert.ExecuteNonQueryAsync();
+            await Task.Delay(20);
+        }
+    }
+
+    private static async Task ExecuteAsync(string connectionString, string sql)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    private static string Lsn(ulong lsn) => new NpgsqlLogSequenceNumber(lsn).ToString();
+}
