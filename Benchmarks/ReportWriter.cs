@@ -75,6 +75,17 @@ public static class ReportWriter
             Line();
             Line(string.Create(c, $"Dashboard with {d.Users:N0} users of state: replayed in {d.ReplaySeconds:F1} s ({d.ReplayUsersPerSecond:N0} users/s); resident {d.IdleRssMegabytes:F0} MB with no users, peak {d.PeakRssMegabytes:F0} MB, {d.RssMegabytes:F0} MB after (managed heap {d.ManagedHeapMegabytes:F1} MB); {d.RssWithBrowsersMegabytes:F0} MB with {d.Browsers} event-stream clients following it."));
         }
+        if (r.Sources.Count > 0)
+        {
+            Line();
+            Line($"| source beside source | backfill into Kafka (users/s) | {string.Join(" | ", r.Rates.Select(x => $"PG -> Kafka at {x:G}/s p50/p95/p99/max (ms)"))} | how |");
+            Line($"|---|---:|{string.Concat(r.Rates.Select(_ => "---|"))}---|");
+            foreach (var s in r.Sources)
+            {
+                var cells = r.Rates.Select(x => BenchmarkRunner.Show(s.Latency.FirstOrDefault(l => l.RatePerSecond == x)?.PostgresToKafka));
+                Line(string.Create(c, $"| {s.Mode} | {s.BackfillIntoKafkaUsersPerSecond:N0} | {string.Join(" | ", cells)} | {s.How} |"));
+            }
+        }
         if (r.Memory.Count > 0)
         {
             Line();

@@ -68,6 +68,11 @@ public sealed record ScreenLatencyResult(double RatePerSecond, int Seconds, long
 public sealed record DashboardMemoryResult(
     long Users, double IdleRssMegabytes, double ReplaySeconds, double ReplayUsersPerSecond, double PeakRssMegabytes, double RssMegabytes,
     double? ManagedHeapMegabytes, int Browsers, double RssWithBrowsersMegabytes);
+/// <summary>One source mode's figures, for the comparison of the Cdc source with the polling one in the same run.</summary>
+public sealed record SourceComparison(string Mode, double BackfillIntoKafkaUsersPerSecond, IReadOnlyList<SourceLatency> Latency, string How);
+
+/// <summary>PostgreSQL commit to the Kafka message's timestamp, at one rate.</summary>
+public sealed record SourceLatency(double RatePerSecond, long Users, Percentiles? PostgresToKafka);
 
 public sealed record MemoryResult(string Service, double PeakRssMegabytes, string When)
 {
@@ -99,6 +104,7 @@ public sealed record BenchmarkReport
     public List<LatencyResult> Latency { get; } = [];
     public List<ScreenLatencyResult> ScreenLatency { get; } = [];
     public DashboardMemoryResult? DashboardMemory { get; set; }
+    public List<SourceComparison> Sources { get; } = [];
     public List<MemoryResult> Memory { get; } = [];
     public List<GoalResult> Goals { get; } = [];
     public List<string> Failures { get; } = [];

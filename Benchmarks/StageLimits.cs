@@ -6,8 +6,12 @@ using KafkaPipeline.MySqlSinkService;
 using KafkaPipeline.S3SinkService;
 using KafkaPipeline.Shared;
 using KafkaPipeline.SourceService;
+using KafkaPipeline.SourceService.Cdc;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
 
 namespace KafkaPipeline.Benchmarks;
 
@@ -20,7 +24,7 @@ public static class StageLimits
     /// <summary>The source's keyset read (UsersReader, Source defaults) over the whole table; keeps the first rows as a sample.</summary>
     public static async Task<(StageResult Result, List<SourceRow> Sample)> PostgresReadAsync(NpgsqlDataSource db, int sampleSize, CancellationToken ct)
     {
-        var options = new SourceOptions();
+        var options = new SourceOptions { Mode = SourceMode.TimestampIncrementing };
         var reader = new UsersReader(db, options);
         var sample = new List<SourceRow>(sampleSize);
         var position = SourcePosition.Start;
@@ -38,6 +42,56 @@ public static class StageLimits
         return (new StageResult("PostgreSQL keyset read", "rows", rows, seconds,
             $"SourceService UsersReader, mode {options.Mode}, {options.BatchSize} rows a query")
         { UsersPerSecond = rows / seconds }, sample);
+    }
+
+    /// <summary>
+    /// A slot and publication of the users table for the logical replication stage, created before the Generator
+    /// writes so that its inserts are in the slot's log.
+    /// </summary>
+    public static async Task CreateReplicationStageAsync(NpgsqlDataSource db, string connectionString, string slot, CancellationToken ct)
+    {
+        await UsersSchema.EnsureAsync(db, "users", NullLogger.Instance, ct);
+        await using (var cmd = db.CreateCommand($"CREATE PUBLICATION {SqlIdentifier.QuotePostgres(slot)} FOR TABLE users"))
+            await cmd.ExecuteNonQueryAsync(ct);
+        await using var replication = new LogicalReplicationConnection(connectionString);
+        await replication.Open(ct);
+        await replication.CreatePgOutputReplicationSlot(slot, slotSnapshotInitMode: LogicalSlotSnapshotInitMode.NoExport, cancellationToken: ct);
+    }
+
+    /// <summary>
+    /// The CDC source's read side alone: the Generator's inserts streamed from the stage slot (pgoutput, binary, as the
+    /// source asks for them), each row decoded by the source's RowDecoder and serialized to its JSON value; timed from the
+    /// first message. Drops the slot and publication afterwards.
+    /// </summary>
+    public static async Task<StageResult> LogicalReplicationAsync(NpgsqlDataSource db, string connectionString, string slot, long expected, CancellationToken ct)
+    {
+        var decoder = new RowDecoder(db, new SourceOptions(), NullLogger.Instance);
+        long events = 0, bytes = 0;
+        Stopwatch? clock = null;
+        await using (var replication = new LogicalReplicationConnection(connectionString))
+        {
+            await replication.Open(ct);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(120));
+            await foreach (var message in replication.StartReplication(new PgOutputReplicationSlot(slot),
+                new PgOutputReplicationOptions(slot, PgOutputProtocolVersion.V1, binary: true), timeout.Token))
+            {
+                clock ??= Stopwatch.StartNew();
+                if (message is not InsertMessage insert) continue;
+                var row = await decoder.ReadRowAsync(insert.Relation, insert.NewRow, ct);
+                bytes += UserRecordJson.Serialize(row.User).Length;
+                if (++events == expected) break;
+            }
+        }
+        var seconds = clock?.Elapsed.TotalSeconds ?? 0;
+        await using (var drop = db.CreateCommand($"SELECT pg_drop_replication_slot(@slot); DROP PUBLICATION {SqlIdentifier.QuotePostgres(slot)}"))
+        {
+            drop.Parameters.AddWithValue("slot", slot);
+            await drop.ExecuteNonQueryAsync(ct);
+        }
+        return new StageResult("PostgreSQL logical replication", "events", events, seconds,
+            "pgoutput (binary) via Npgsql LogicalReplicationConnection, decoded by the Cdc source's RowDecoder and serialized to JSON; the Generator's inserts, timed from the first message")
+        { UsersPerSecond = events / Math.Max(seconds, 1e-9), MegabytesPerSecond = bytes / 1e6 / Math.Max(seconds, 1e-9) };
     }
 
     /// <summary>The source's publish (SourceKafka: idempotent acks=all producer, explicit murmur2 partition, wait for every ack per batch).</summary>

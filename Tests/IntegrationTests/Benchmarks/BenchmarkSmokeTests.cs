@@ -38,8 +38,10 @@ public sealed class BenchmarkSmokeTests(ITestOutputHelper output)
         output.WriteLine(ReportWriter.Table(report));
 
         Assert.True(report.Ok, "benchmark failures:\n" + string.Join("\n", report.Failures));
-        Assert.Equal(["PostgreSQL keyset read", "Kafka produce", "Kafka consume", "MySQL upsert", "S3 PUT"], report.Stages.Select(s => s.Name));
+        Assert.Equal(["PostgreSQL keyset read", "PostgreSQL logical replication", "Kafka produce", "Kafka consume", "MySQL upsert", "S3 PUT"],
+            report.Stages.Select(s => s.Name));
         Assert.Equal(Users, report.Stages[0].Items);
+        Assert.Equal(Users, report.Stages[1].Items); // every insert of the Generator came through the stage slot
         Assert.All(report.Stages, s => Assert.True(s.Items > 0 && s.Seconds > 0, s.Name));
 
         var backfill = Assert.IsType<BackfillResult>(report.Backfill);
@@ -54,6 +56,16 @@ public sealed class BenchmarkSmokeTests(ITestOutputHelper output)
         Assert.Equal(latency.Users, latency.PostgresToMySql!.Count);
         Assert.Equal(latency.Users, latency.PostgresToS3!.Count);
         Assert.Equal(latency.Users, latency.PostgresToKafka!.Count);
+
+        // The Cdc source (default) and the polling one beside it, each with a backfill rate and every user's latency.
+        Assert.Equal(["Cdc (default)", "TimestampIncrementing (polling)"], report.Sources.Select(s => s.Mode));
+        Assert.All(report.Sources, s =>
+        {
+            Assert.True(s.BackfillIntoKafkaUsersPerSecond > 0, s.Mode);
+            Assert.Equal(Rate * Seconds, Assert.Single(s.Latency).PostgresToKafka!.Count);
+        });
+        Assert.Contains(report.Goals, g => g.Goal.StartsWith("p99 PostgreSQL commit -> Kafka <= 25 ms", StringComparison.Ordinal) && g.Met is not null);
+        Assert.Contains(report.Goals, g => g.Goal.StartsWith("initial snapshot of", StringComparison.Ordinal) && g.Met is not null);
 
         Assert.Contains(report.Memory, m => m.Service == "MySqlSinkService" && m.PeakRssMegabytes > 0);
         Assert.Equal(3, report.Goals.Count(g => g.Met is not null && g.Goal.Contains("resident", StringComparison.Ordinal)));

@@ -58,6 +58,8 @@ public sealed class InProcessTelemetryTests
             $"--S3:Bucket={bucket.Name}",
             $"--S3:AccessKey={TestServers.S3AccessKey}",
             $"--S3:SecretKey={TestServers.S3SecretKey}",
+            // Replication slots are cluster-wide: one named after this test's database (dropped at the end).
+            $"--Source:Slot={TestServers.DatabaseName(postgres)}",
         ];
 
         await using var generator = Generator.GeneratorApp.Create([.. common, "--Generator:RatePerSecond=20", $"--Generator:TotalCount={Users}"]);
@@ -74,6 +76,7 @@ public sealed class InProcessTelemetryTests
         finally
         {
             foreach (var app in apps) await app.StopAsync();
+            await TestServers.DropReplicationSlotsAsync(postgres);
         }
 
         var inserts = spans.Where(s => s.OperationName == "generator insert").ToList();
@@ -107,7 +110,8 @@ public sealed class InProcessTelemetryTests
         kafka.CreateTopic("P_USERS", 4);
         var postgres = await TestServers.CreatePostgresDatabaseAsync("health");
         await using var source = SourceService.SourceApp.Create(
-            ["--urls=http://127.0.0.1:0", $"--ConnectionStrings:usersdb={postgres}", $"--ConnectionStrings:kafka={kafka.BootstrapServers}"]);
+            ["--urls=http://127.0.0.1:0", $"--ConnectionStrings:usersdb={postgres}", $"--ConnectionStrings:kafka={kafka.BootstrapServers}",
+             $"--Source:Slot={TestServers.DatabaseName(postgres)}"]);
         await source.StartAsync();
         using var http = new HttpClient { BaseAddress = new Uri(source.Urls.First()) };
         try
@@ -126,6 +130,7 @@ public sealed class InProcessTelemetryTests
         finally
         {
             await source.StopAsync();
+            await TestServers.DropReplicationSlotsAsync(postgres);
         }
     }
 

@@ -1,0 +1,104 @@
+using KafkaPipeline.EmbeddedKafka;
+using KafkaPipeline.IntegrationTests.Infrastructure;
+using KafkaPipeline.Shared;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+using Xunit.Abstractions;
+
+namespace KafkaPipeline.IntegrationTests.Cdc;
+
+/// <summary>What the Cdc source says and does when PostgreSQL is not ready for it: it stops, naming the fix.</summary>
+public sealed class CdcSetupTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
+
+    [Fact]
+    public async Task A_role_without_REPLICATION_stops_the_source_with_the_fix()
+    {
+        var cs = await TestServers.CreatePostgresDatabaseAsync("norepl");
+        var (role, roleCs) = await TestServers.CreateRoleAsync("norepl", TestServers.DatabaseName(cs), "NOREPLICATION");
+        await ExecuteAsync(cs, $"GRANT CREATE ON SCHEMA public TO \"{role}\"");
+        using var kafka = StartKafka();
+
+        await using var source = StartSource(roleCs, kafka, TestServers.DatabaseName(cs));
+        Assert.Equal(1, await source.WaitForExitAsync(Patience));
+        Assert.Contains($"Role \"{role}\" lacks the REPLICATION attribute", source.Output, StringComparison.Ordinal);
+        Assert.Contains($"ALTER ROLE \"{role}\" REPLICATION", source.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("starting over", source.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_publication_of_another_table_under_the_configured_name_stops_the_source_with_the_fix()
+    {
+        var cs = await TestServers.CreatePostgresDatabaseAsync("foreignpub");
+        await using (var db = NpgsqlDataSource.Create(cs)) await UsersSchema.EnsureAsync(db, "users", NullLogger.Instance, CancellationToken.None);
+        await ExecuteAsync(cs, "CREATE TABLE orders (id bigint PRIMARY KEY); CREATE PUBLICATION kafka_pipeline_users FOR TABLE orders");
+        using var kafka = StartKafka();
+
+        await using var source = StartSource(cs, kafka, TestServers.DatabaseName(cs));
+        Assert.Equal(1, await source.WaitForExitAsync(Patience));
+        Assert.Contains("publishes public.orders, not public.users alone", source.Output, StringComparison.Ordinal);
+        Assert.Contains("ALTER PUBLICATION \"kafka_pipeline_users\" SET TABLE \"users\"", source.Output, StringComparison.Ordinal);
+        await TestServers.DropReplicationSlotsAsync(cs);
+        Assert.Equal(0L, await ScalarAsync(cs, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"));
+    }
+
+    [Fact]
+    public async Task A_slot_name_taken_in_another_database_stops_the_second_source_with_the_fix()
+    {
+        var first = await TestServers.CreatePostgresDatabaseAsync("slotowner");
+        var second = await TestServers.CreatePostgresDatabaseAsync("slotthief");
+        var slot = TestServers.DatabaseName(first);
+        using var kafka = StartKafka();
+        try
+        {
+            await using (var owner = StartSource(first, kafka, slot))
+            {
+                await owner.WaitForOutputAsync("Streaming changes", Patience);
+                await owner.StopAsync(Patience);
+            }
+            await using var thief = StartSource(second, kafka, slot);
+            Assert.Equal(1, await thief.WaitForExitAsync(Patience));
+            Assert.Contains($"Replication slot {slot} (Source:Slot) already exists for pgoutput in database {slot}", thief.Output, StringComparison.Ordinal);
+            Assert.Contains("set Source:Slot to another name", thief.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await TestServers.DropReplicationSlotsAsync(first);
+        }
+    }
+
+    private static EmbeddedKafkaCluster StartKafka()
+    {
+        var kafka = EmbeddedKafkaCluster.Start(1);
+        kafka.CreateTopic("P_USERS", 4);
+        return kafka;
+    }
+
+    private ServiceProcess StartSource(string postgres, EmbeddedKafkaCluster kafka, string slot) =>
+        ServiceProcess.Start("SourceService", new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__usersdb"] = postgres,
+            ["ConnectionStrings__kafka"] = kafka.BootstrapServers,
+            ["Source__Slot"] = slot,
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
+            ["Logging__Console__FormatterName"] = "simple",
+            ["Logging__Console__FormatterOptions__SingleLine"] = "true",
+        }, output);
+
+    private static async Task ExecuteAsync(string cs, string sql)
+    {
+        await using var connection = new NpgsqlConnection(cs);
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    private static async Task<object?> ScalarAsync(string cs, string sql)
+    {
+        await using var connection = new NpgsqlConnection(cs);
+        await connection.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        return await cmd.ExecuteScalarAsync();
+    }
+}
