@@ -29,12 +29,29 @@ public static class CdcConvergence
     /// </summary>
     public static async Task WaitForSourceAsync(PipelineHarness h)
     {
+        // A new slot is confirmed up to its consistent point from the start, before its snapshot is in Kafka: wait for the
+        // source to record the snapshot as complete first.
+        await WaitUntilAsync("the source's initial snapshot to be complete in Kafka", SnapshotCompleteAsync, PipelineConvergence.Patience,
+            async () => $"{await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic)} messages in P_USERS",
+            TimeSpan.FromMilliseconds(500));
         var marker = (ulong)(NpgsqlLogSequenceNumber)(await ScalarAsync(h.Postgres, "SELECT pg_logical_emit_message(false, 'kafkapipeline.test', '')"))!;
         await WaitUntilAsync($"the source to confirm the log up to the marker {new NpgsqlLogSequenceNumber(marker)}",
             async () => await ConfirmedAsync(h.Postgres) >= marker, PipelineConvergence.Patience,
             async () => $"slot confirmed up to {new NpgsqlLogSequenceNumber(await ConfirmedAsync(h.Postgres))}, " +
                         $"{await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic)} messages in P_USERS",
             TimeSpan.FromMilliseconds(500));
+
+        async Task<bool> SnapshotCompleteAsync()
+        {
+            try
+            {
+                return (long)(await ScalarAsync(h.Postgres, "SELECT count(*) FROM kafka_pipeline_cdc_state"))! > 0;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                return false;
+            }
+        }
     }
 
     private static async Task<object?> ScalarAsync(string connectionString, string sql)
