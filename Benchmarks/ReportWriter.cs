@@ -33,7 +33,7 @@ public static class ReportWriter
         Line("|---|---:|---:|---:|---|");
         foreach (var s in r.Stages)
         {
-            Line(string.Create(c, $"| {s.Name} | {s.PerSecond:N0} {s.Unit}/s | {s.UsersPerSecond:N0} | {(s.MegabytesPerSecond is { } mb ? mb.ToString("F1", c) : "")} | {s.How} |"));
+            Line(string.Create(c, $"| {s.Name}{(s.OnBackfillPath ? "" : " (not on the backfill's path)")} | {s.PerSecond:N0} {s.Unit}/s | {s.UsersPerSecond:N0} | {(s.MegabytesPerSecond is { } mb ? mb.ToString("F1", c) : "")} | {s.How} |"));
         }
         if (r.Backfill is { } b)
         {

@@ -9,6 +9,9 @@ public sealed record StageResult(string Name, string Unit, long Items, double Se
     public double UsersPerSecond { get; init; }
 
     public double? MegabytesPerSecond { get; init; }
+
+    /// <summary>Whether the backfill passes through this stage (its slowest such stage is the backfill's limit).</summary>
+    public bool OnBackfillPath { get; init; } = true;
 }
 
 /// <summary>Latency percentiles in milliseconds (nearest rank).</summary>

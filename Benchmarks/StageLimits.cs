@@ -40,8 +40,26 @@ public static class StageLimits
         }
         var seconds = clock.Elapsed.TotalSeconds;
         return (new StageResult("PostgreSQL keyset read", "rows", rows, seconds,
-            $"SourceService UsersReader, mode {options.Mode}, {options.BatchSize} rows a query")
-        { UsersPerSecond = rows / seconds }, sample);
+            $"SourceService UsersReader (the polling source), mode {options.Mode}, {options.BatchSize} rows a query")
+        { UsersPerSecond = rows / seconds, OnBackfillPath = false }, sample);
+    }
+
+    /// <summary>The Cdc source's initial snapshot read alone: the whole table by binary COPY in a repeatable-read transaction, each row serialized to its JSON value.</summary>
+    public static async Task<StageResult> SnapshotReadAsync(NpgsqlDataSource db, CancellationToken ct)
+    {
+        await using var connection = await db.OpenConnectionAsync(ct);
+        await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
+        long rows = 0, bytes = 0;
+        var clock = Stopwatch.StartNew();
+        await foreach (var row in InitialSnapshot.ReadTableAsync(connection, "users", ct))
+        {
+            bytes += UserRecordJson.Serialize(row.User).Length;
+            rows++;
+        }
+        var seconds = clock.Elapsed.TotalSeconds;
+        return new StageResult("PostgreSQL snapshot read", "rows", rows, seconds,
+            "the Cdc source's InitialSnapshot.ReadTableAsync (binary COPY, repeatable read), each row serialized to JSON")
+        { UsersPerSecond = rows / seconds, MegabytesPerSecond = bytes / 1e6 / seconds };
     }
 
     /// <summary>
@@ -91,7 +109,11 @@ public static class StageLimits
         }
         return new StageResult("PostgreSQL logical replication", "events", events, seconds,
             "pgoutput (binary) via Npgsql LogicalReplicationConnection, decoded by the Cdc source's RowDecoder and serialized to JSON; the Generator's inserts, timed from the first message")
-        { UsersPerSecond = events / Math.Max(seconds, 1e-9), MegabytesPerSecond = bytes / 1e6 / Math.Max(seconds, 1e-9) };
+        {
+            UsersPerSecond = events / Math.Max(seconds, 1e-9),
+            MegabytesPerSecond = bytes / 1e6 / Math.Max(seconds, 1e-9),
+            OnBackfillPath = false, // the backfill reads the table by snapshot; this is the path of every later change
+        };
     }
 
     /// <summary>The source's publish (SourceKafka: idempotent acks=all producer, explicit murmur2 partition, wait for every ack per batch).</summary>

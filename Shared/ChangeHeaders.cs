@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 using Confluent.Kafka;
 using NpgsqlTypes;
 
@@ -104,4 +105,31 @@ public static class ChangeHeaders
     public static string FormatTime(DateTime utc) =>
         DateTime.SpecifyKind(utc.Kind == DateTimeKind.Local ? utc.ToUniversalTime() : utc, DateTimeKind.Utc)
             .ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// Writes the change headers of a stream of events into new <see cref="Headers"/>, encoding the values that repeat from
+/// one event to the next (the op, a transaction's commit LSN and time, a multi-row insert's change LSN) only once. Same
+/// names and formats as <see cref="ChangeHeaders.Write"/>. Not thread-safe: one per producing loop.
+/// </summary>
+public sealed class ChangeHeaderWriter
+{
+    private readonly Dictionary<string, byte[]> _ops = new(StringComparer.Ordinal);
+    private (ulong Lsn, byte[] Bytes) _commitLsn = (ulong.MaxValue, []);
+    private (ulong Lsn, byte[] Bytes) _changeLsn = (ulong.MaxValue, []);
+    private (DateTime Time, byte[] Bytes) _commitTime = (DateTime.MinValue, []);
+
+    public void Write(Headers headers, string op, SourceVersion version, DateTime commitTimeUtc, long txIndex)
+    {
+        if (!_ops.TryGetValue(op, out var opBytes)) _ops[op] = opBytes = Encoding.UTF8.GetBytes(op);
+        if (_commitLsn.Lsn != version.CommitLsn) _commitLsn = (version.CommitLsn, Encoding.UTF8.GetBytes(SourceVersion.FormatLsn(version.CommitLsn)));
+        if (_changeLsn.Lsn != version.ChangeLsn) _changeLsn = (version.ChangeLsn, Encoding.UTF8.GetBytes(SourceVersion.FormatLsn(version.ChangeLsn)));
+        if (_commitTime.Time != commitTimeUtc) _commitTime = (commitTimeUtc, Encoding.UTF8.GetBytes(ChangeHeaders.FormatTime(commitTimeUtc)));
+        // New headers hold none of these yet: Add, not SetString.
+        headers.Add(ChangeHeaders.Op, opBytes);
+        headers.Add(ChangeHeaders.CommitLsn, _commitLsn.Bytes);
+        headers.Add(ChangeHeaders.ChangeLsn, _changeLsn.Bytes);
+        headers.Add(ChangeHeaders.CommitTime, _commitTime.Bytes);
+        headers.Add(ChangeHeaders.TxIndex, Encoding.UTF8.GetBytes(txIndex.ToString(CultureInfo.InvariantCulture)));
+    }
 }

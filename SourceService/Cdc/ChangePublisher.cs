@@ -12,6 +12,7 @@ namespace KafkaPipeline.SourceService.Cdc;
 public sealed class ChangePublisher(SourceKafka kafka, string topic, int partitionCount, FlushTracker tracker)
 {
     private static readonly KeyValuePair<string, object?> s_service = new("service", "source");
+    private readonly ChangeHeaderWriter _headers = new();
     private long _sent;
     private long _acked;
 
@@ -43,7 +44,7 @@ public sealed class ChangePublisher(SourceKafka kafka, string topic, int partiti
         var headers = new Headers();
         if (activity is not null) PipelineTelemetry.Inject(activity, headers);
         else PipelineTelemetry.Inject(change.TraceParent, headers);
-        ChangeHeaders.Write(headers, change.Op, change.Version, change.CommitTime, change.TxIndex);
+        _headers.Write(headers, change.Op, change.Version, change.CommitTime, change.TxIndex);
 
         tracker.Sent(tx);
         Interlocked.Increment(ref _sent);

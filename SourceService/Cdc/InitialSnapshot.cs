@@ -1,4 +1,5 @@
 using System.Data;
+using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using KafkaPipeline.Shared;
 using Npgsql;
@@ -39,6 +40,37 @@ public sealed partial class InitialSnapshot(string connectionString, SourceOptio
         }
     }
 
+    /// <summary>Every row of the table as the connection's transaction sees it (binary COPY).</summary>
+    public static async IAsyncEnumerable<DecodedRow> ReadTableAsync(NpgsqlConnection connection, string table,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var copy = await connection.BeginBinaryExportAsync(
+            $"COPY (SELECT {string.Join(", ", UsersSchema.Columns)}, trace_parent FROM {SqlIdentifier.QuotePostgres(table)}) TO STDOUT (FORMAT BINARY)", ct);
+        while (await copy.StartRowAsync(ct) != -1)
+        {
+            var user = new UserRecord
+            {
+                Id = await copy.ReadAsync<long>(NpgsqlDbType.Bigint, ct),
+                Name = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
+                Username = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
+                Sex = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
+                Address = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
+                Mail = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
+                Birthdate = await copy.ReadAsync<DateOnly>(NpgsqlDbType.Date, ct),
+                Job = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
+                Company = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
+                Ssn = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
+                Residence = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
+                CreatedAt = await copy.ReadAsync<DateTime>(NpgsqlDbType.TimestampTz, ct),
+                UpdatedAt = await copy.ReadAsync<DateTime>(NpgsqlDbType.TimestampTz, ct),
+            };
+            string? traceParent = null;
+            if (copy.IsNull) await copy.SkipAsync(ct);
+            else traceParent = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct);
+            yield return new DecodedRow(user, traceParent);
+        }
+    }
+
     /// <summary>
     /// Publishes every row of the snapshot. With <paramref name="topicState"/> (the topic was not empty), rows the topic
     /// already holds unchanged are not sent again, and keys it holds that the table no longer has get a tombstone.
@@ -55,40 +87,15 @@ public sealed partial class InitialSnapshot(string connectionString, SourceOptio
         var version = new SourceVersion(consistentPoint, 0);
         var tx = tracker.Begin();
         long index = 0, unchanged = 0;
-        var table = SqlIdentifier.QuotePostgres(options.Table);
-        await using (var copy = await snapshot.BeginBinaryExportAsync(
-            $"COPY (SELECT {string.Join(", ", UsersSchema.Columns)}, trace_parent FROM {table}) TO STDOUT (FORMAT BINARY)", ct))
+        await foreach (var row in ReadTableAsync(snapshot, options.Table, ct))
         {
-            while (await copy.StartRowAsync(ct) != -1)
+            var value = UserRecordJson.Serialize(row.User);
+            if (topicState is not null && topicState.Remove(row.User.Id, out var held) && held == TopicState.Hash(value))
             {
-                var user = new UserRecord
-                {
-                    Id = await copy.ReadAsync<long>(NpgsqlDbType.Bigint, ct),
-                    Name = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                    Username = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                    Sex = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                    Address = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                    Mail = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                    Birthdate = await copy.ReadAsync<DateOnly>(NpgsqlDbType.Date, ct),
-                    Job = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                    Company = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                    Ssn = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                    Residence = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                    CreatedAt = await copy.ReadAsync<DateTime>(NpgsqlDbType.TimestampTz, ct),
-                    UpdatedAt = await copy.ReadAsync<DateTime>(NpgsqlDbType.TimestampTz, ct),
-                };
-                string? traceParent = null;
-                if (copy.IsNull) await copy.SkipAsync(ct);
-                else traceParent = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct);
-
-                var value = UserRecordJson.Serialize(user);
-                if (topicState is not null && topicState.Remove(user.Id, out var held) && held == TopicState.Hash(value))
-                {
-                    unchanged++;
-                    continue;
-                }
-                publisher.Publish(new ChangeEvent(user.Id, ChangeOp.Read, value, traceParent, version, index++, snapshotTime), tx);
+                unchanged++;
+                continue;
             }
+            publisher.Publish(new ChangeEvent(row.User.Id, ChangeOp.Read, value, row.TraceParent, version, index++, snapshotTime), tx);
         }
         long tombstones = 0;
         foreach (var gone in topicState?.Keys ?? Enumerable.Empty<long>())
