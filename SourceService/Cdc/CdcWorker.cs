@@ -53,6 +53,13 @@ public sealed class CdcWorker(
                     await using var leader = await SourceLeadership.AcquireAsync(_postgres, _options.SlotName, _options.StandbyRetryInterval, logger, ct);
                     await RunActiveAsync(leader, state, () => delay = TimeSpan.FromMilliseconds(250), ct);
                 }
+                catch (PostgresException e) when (e.SqlState.StartsWith("42", StringComparison.Ordinal))
+                {
+                    // Class 42 (a missing right, an object that is not as expected): the same statement fails again.
+                    throw new SetupFailedException(
+                        $"PostgreSQL refused a statement of the source ({e.SqlState}: {e.MessageText}). Its role needs SELECT on " +
+                        $"table {_options.Table} (snapshot), REPLICATION, and the rights in README \"Errors that stop the source\".", e);
+                }
                 catch (Exception e) when (IsTransient(e) && !ct.IsCancellationRequested)
                 {
                     PipelineTelemetry.Errors.Add(1, new KeyValuePair<string, object?>("service", "source"));

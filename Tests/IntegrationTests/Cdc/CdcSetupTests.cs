@@ -44,6 +44,27 @@ public sealed class CdcSetupTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_role_that_may_not_read_the_table_stops_the_source_instead_of_retrying()
+    {
+        var cs = await TestServers.CreatePostgresDatabaseAsync("noselect");
+        await using (var db = NpgsqlDataSource.Create(cs)) await UsersSchema.EnsureAsync(db, "users", NullLogger.Instance, CancellationToken.None);
+        // The owner keeps the rights to publish the table and has REPLICATION, but may no longer read it (the snapshot).
+        await ExecuteAsync(cs, "REVOKE SELECT ON users FROM CURRENT_USER");
+        using var kafka = StartKafka();
+        try
+        {
+            await using var source = StartSource(cs, kafka, TestServers.DatabaseName(cs));
+            Assert.Equal(1, await source.WaitForExitAsync(Patience));
+            Assert.Contains("PostgreSQL refused a statement of the source (42501: permission denied for table users)", source.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain("starting over", source.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await TestServers.DropReplicationSlotsAsync(cs);
+        }
+    }
+
+    [Fact]
     public async Task A_slot_name_taken_in_another_database_stops_the_second_source_with_the_fix()
     {
         var first = await TestServers.CreatePostgresDatabaseAsync("slotowner");
