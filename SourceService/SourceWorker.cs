@@ -129,7 +129,10 @@ public sealed class SourceWorker(
 public sealed class SourceKafka(KafkaClients kafka) : IDisposable
 {
     private static readonly KeyValuePair<string, object?> s_service = new("service", "source");
-    private readonly IProducer<byte[], byte[]?> _producer = kafka.Producer<byte[], byte[]?>("source-service").Build();
+    // Delivery reports need only the outcome: with the default ("all") every message in flight keeps its key, value and
+    // headers reachable until acknowledged, which costs garbage collections during a snapshot.
+    private readonly IProducer<byte[], byte[]?> _producer =
+        kafka.Producer<byte[], byte[]?>("source-service", c => c.DeliveryReportFields = "status").Build();
 
     public string BootstrapServers { get; } = kafka.BootstrapServers;
 

@@ -48,7 +48,8 @@ public sealed class ChangePublisher(SourceKafka kafka, string topic, int partiti
 
         tracker.Sent(tx);
         Interlocked.Increment(ref _sent);
-        var snapshot = change.Op == ChangeOp.Read;
+        // The callback captures only what it needs (not the event): thousands are in flight during a snapshot.
+        var commitTime = change.Op == ChangeOp.Read ? (DateTime?)null : change.CommitTime; // a snapshot row's age is not a latency
         kafka.Produce(new TopicPartition(topic, partition), new Message<byte[], byte[]?> { Key = key, Value = change.Value, Headers = headers },
             report =>
             {
@@ -58,8 +59,7 @@ public sealed class ChangePublisher(SourceKafka kafka, string topic, int partiti
                     tracker.Delivered(tx, new KafkaException(report.Error));
                     return;
                 }
-                // Snapshot rows were committed long ago: their delay is not a latency.
-                if (!snapshot) CdcTelemetry.CommitToAck.Record((DateTime.UtcNow - change.CommitTime).TotalMilliseconds, s_service);
+                if (commitTime is { } committed) CdcTelemetry.CommitToAck.Record((DateTime.UtcNow - committed).TotalMilliseconds, s_service);
                 PipelineTelemetry.RecordsOut.Add(1, s_service);
                 Interlocked.Increment(ref _acked);
                 tracker.Delivered(tx, null);
