@@ -20,16 +20,23 @@ public sealed class OffsetStore(NpgsqlDataSource db, SourceOptions options)
             lockCmd.Parameters.AddWithValue("t", options.OffsetsTable);
             await lockCmd.ExecuteNonQueryAsync(ct);
         }
-        await using (var cmd = new NpgsqlCommand($"""
-            CREATE TABLE IF NOT EXISTS {_table} (
-                source      text PRIMARY KEY,
-                position_ts timestamptz NOT NULL,
-                position_id bigint NOT NULL,
-                saved_at    timestamptz NOT NULL DEFAULT now()
-            )
-            """, conn, tx))
+        try
         {
+            await using var cmd = new NpgsqlCommand($"""
+                CREATE TABLE IF NOT EXISTS {_table} (
+                    source      text PRIMARY KEY,
+                    position_ts timestamptz NOT NULL,
+                    position_id bigint NOT NULL,
+                    saved_at    timestamptz NOT NULL DEFAULT now()
+                )
+                """, conn, tx);
             await cmd.ExecuteNonQueryAsync(ct);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new SetupFailedException(
+                $"The source may not create its position table {_table} (Source:OffsetsTable; PostgreSQL: {e.MessageText}): " +
+                "GRANT CREATE ON SCHEMA to its role, or create the table beforehand as its owner.", e);
         }
         await tx.CommitAsync(ct);
     }

@@ -43,6 +43,24 @@ public sealed class CdcSetupTests(ITestOutputHelper output)
         Assert.Equal(0L, await ScalarAsync(cs, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"));
     }
 
+    [Theory]
+    [InlineData("Cdc", "may not create its state table \"kafka_pipeline_cdc_state\"")]
+    [InlineData("TimestampIncrementing", "may not create its position table \"kafka_pipeline_source_offsets\"")]
+    public async Task A_role_that_may_not_create_the_sources_own_table_stops_it_naming_the_table(string mode, string message)
+    {
+        var cs = await TestServers.CreatePostgresDatabaseAsync("nostate");
+        await using (var db = NpgsqlDataSource.Create(cs)) await UsersSchema.EnsureAsync(db, "users", NullLogger.Instance, CancellationToken.None);
+        // The users table, its index and trigger exist (made by their owner); the service's role may use them, nothing more.
+        var (role, roleCs) = await TestServers.CreateRoleAsync("nostate", TestServers.DatabaseName(cs));
+        await ExecuteAsync(cs, $"GRANT SELECT, INSERT, UPDATE ON users TO \"{role}\"");
+        using var kafka = StartKafka();
+
+        await using var source = StartSource(roleCs, kafka, TestServers.DatabaseName(cs), ("Source__Mode", mode));
+        Assert.Equal(1, await source.WaitForExitAsync(Patience));
+        Assert.Contains(message, source.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Waiting for PostgreSQL", source.Output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_role_that_may_not_read_the_table_stops_the_source_instead_of_retrying()
     {
@@ -96,8 +114,9 @@ public sealed class CdcSetupTests(ITestOutputHelper output)
         return kafka;
     }
 
-    private ServiceProcess StartSource(string postgres, EmbeddedKafkaCluster kafka, string slot) =>
-        ServiceProcess.Start("SourceService", new Dictionary<string, string?>
+    private ServiceProcess StartSource(string postgres, EmbeddedKafkaCluster kafka, string slot, params (string Key, string Value)[] settings)
+    {
+        var environment = new Dictionary<string, string?>
         {
             ["ConnectionStrings__usersdb"] = postgres,
             ["ConnectionStrings__kafka"] = kafka.BootstrapServers,
@@ -105,7 +124,10 @@ public sealed class CdcSetupTests(ITestOutputHelper output)
             ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
             ["Logging__Console__FormatterName"] = "simple",
             ["Logging__Console__FormatterOptions__SingleLine"] = "true",
-        }, output);
+        };
+        foreach (var (key, value) in settings) environment[key] = value;
+        return ServiceProcess.Start("SourceService", environment, output);
+    }
 
     private static async Task ExecuteAsync(string cs, string sql)
     {
