@@ -5,7 +5,6 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Npgsql.Replication;
 using Npgsql.Replication.PgOutput;
-using Npgsql.Replication.PgOutput.Messages;
 using NpgsqlTypes;
 
 namespace KafkaPipeline.SourceService.Cdc;
@@ -203,13 +202,9 @@ public sealed class CdcWorker(
     private async Task StreamAsync(LogicalReplicationConnection replication, ChangePublisher publisher, FlushTracker tracker,
         int partitions, Action streaming, CancellationToken ct)
     {
-        var decoder = new RowDecoder(db, _options, logger);
+        var stream = new ChangeStream(new RowDecoder(db, _options, logger), publisher, tracker);
         var replicationOptions = new PgOutputReplicationOptions(_options.PublicationName, PgOutputProtocolVersion.V1,
             binary: true, messages: true);
-        FlushTracker.Transaction? tx = null;
-        ulong commitLsn = 0;
-        DateTime commitTime = default;
-        long index = 0;
         logger.LogInformation("Streaming changes of {Table} from slot {Slot} (publication {Publication}) to {Topic} ({Partitions} partitions)",
             _options.Table, _options.SlotName, _options.PublicationName, _options.Topic, partitions);
         await foreach (var message in replication.StartReplication(new PgOutputReplicationSlot(_options.SlotName), replicationOptions, ct))
@@ -222,57 +217,7 @@ public sealed class CdcWorker(
                     publisher.Tail.Last.Count == 0 ? "nothing of this stream" : string.Join(", ", publisher.Tail.Last.OrderBy(p => p.Key).Select(p => $"partition {p.Key}: {p.Value}")));
                 streaming();
             }
-            if (tracker.Failure is { } failure) throw new InvalidOperationException($"Kafka did not accept an event: {failure.Message}", failure);
-            switch (message)
-            {
-                case BeginMessage begin:
-                    tx = tracker.Begin();
-                    commitLsn = (ulong)begin.TransactionFinalLsn;
-                    commitTime = begin.TransactionCommitTimestamp;
-                    index = 0;
-                    break;
-                case InsertMessage insert:
-                {
-                    var row = await decoder.ReadRowAsync(insert.Relation, insert.NewRow, ct);
-                    Publish(row.User.Id, ChangeOp.Create, row, insert.WalStart);
-                    break;
-                }
-                case UpdateMessage update:
-                {
-                    // The old key is sent only when the key changed (or with REPLICA IDENTITY FULL): then the old id is gone.
-                    long? oldId = update switch
-                    {
-                        IndexUpdateMessage keyChanged => await RowDecoder.ReadIdAsync(update.Relation, keyChanged.Key, ct),
-                        FullUpdateMessage full => await RowDecoder.ReadIdAsync(update.Relation, full.OldRow, ct),
-                        _ => null,
-                    };
-                    var row = await decoder.ReadRowAsync(update.Relation, update.NewRow, ct);
-                    if (oldId is { } old && old != row.User.Id) Publish(old, ChangeOp.Delete, null, update.WalStart);
-                    Publish(row.User.Id, ChangeOp.Update, row, update.WalStart);
-                    break;
-                }
-                case KeyDeleteMessage delete:
-                    Publish(await RowDecoder.ReadIdAsync(delete.Relation, delete.Key, ct), ChangeOp.Delete, null, delete.WalStart);
-                    break;
-                case FullDeleteMessage delete:
-                    Publish(await RowDecoder.ReadIdAsync(delete.Relation, delete.OldRow, ct), ChangeOp.Delete, null, delete.WalStart);
-                    break;
-                case CommitMessage commit:
-                    if (tx is not null) tracker.Close(tx, (ulong)commit.TransactionEndLsn);
-                    tx = null;
-                    break;
-                case LogicalDecodingMessage { Flags: 0 } heartbeat when tx is null:
-                    // A non-transactional message (ours or anyone's): everything committed before it has been sent.
-                    tracker.Mark((ulong)heartbeat.MessageLsn);
-                    break;
-            }
-        }
-
-        void Publish(long id, string op, DecodedRow? row, NpgsqlLogSequenceNumber changeLsn)
-        {
-            var value = row is null ? null : UserRecordJson.Serialize(row.User);
-            publisher.Publish(new ChangeEvent(id, op, value, row?.TraceParent, new SourceVersion(commitLsn, (ulong)changeLsn), index++, commitTime),
-                tx ?? throw new InvalidOperationException("a change arrived outside a transaction"));
+            await stream.HandleAsync(message, ct);
         }
     }
 
