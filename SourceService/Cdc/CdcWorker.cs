@@ -24,13 +24,14 @@ namespace KafkaPipeline.SourceService.Cdc;
 public sealed class CdcWorker(
     IConfiguration configuration,
     NpgsqlDataSource db,
+    KafkaClients kafkaClients,
     IOptions<SourceOptions> options,
     IHostApplicationLifetime lifetime,
     ILogger<CdcWorker> logger) : BackgroundService
 {
     private readonly SourceOptions _options = options.Value;
     private readonly string _postgres = ConnectionNames.Require(configuration, ConnectionNames.Postgres);
-    private readonly string _kafka = ConnectionNames.Require(configuration, ConnectionNames.Kafka);
+    private readonly string _kafka = kafkaClients.BootstrapServers;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -115,7 +116,7 @@ public sealed class CdcWorker(
         await OpenReplicationAsync(replication, ct);
 
         // A fresh producer per session: a fatal producer error (should one happen) does not outlive it.
-        using var kafka = new SourceKafka(_kafka);
+        using var kafka = new SourceKafka(kafkaClients);
         var tracker = new FlushTracker(lsn => replication.SetReplicationStatus(new NpgsqlLogSequenceNumber(lsn)));
         var publisher = new ChangePublisher(kafka, _options.Topic, partitions, tracker);
 
