@@ -1,5 +1,4 @@
 using System.Data;
-using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using KafkaPipeline.Shared;
 using Npgsql;
@@ -40,33 +39,36 @@ public sealed partial class InitialSnapshot(string connectionString, SourceOptio
         }
     }
 
-    /// <summary>Every row of the table as the connection's transaction sees it (binary COPY).</summary>
-    public static async IAsyncEnumerable<DecodedRow> ReadTableAsync(NpgsqlConnection connection, string table,
-        [EnumeratorCancellation] CancellationToken ct)
+    /// <summary>
+    /// Every row of the table as the connection's transaction sees it (binary COPY). Synchronous reads: the rows stream
+    /// in without pause, and per-column async state machines cost more than the waits they would save.
+    /// </summary>
+    public static IEnumerable<DecodedRow> ReadTable(NpgsqlConnection connection, string table, CancellationToken ct)
     {
-        await using var copy = await connection.BeginBinaryExportAsync(
-            $"COPY (SELECT {string.Join(", ", UsersSchema.Columns)}, trace_parent FROM {SqlIdentifier.QuotePostgres(table)}) TO STDOUT (FORMAT BINARY)", ct);
-        while (await copy.StartRowAsync(ct) != -1)
+        using var copy = connection.BeginBinaryExport(
+            $"COPY (SELECT {string.Join(", ", UsersSchema.Columns)}, trace_parent FROM {SqlIdentifier.QuotePostgres(table)}) TO STDOUT (FORMAT BINARY)");
+        while (copy.StartRow() != -1)
         {
+            ct.ThrowIfCancellationRequested();
             var user = new UserRecord
             {
-                Id = await copy.ReadAsync<long>(NpgsqlDbType.Bigint, ct),
-                Name = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                Username = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                Sex = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                Address = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                Mail = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                Birthdate = await copy.ReadAsync<DateOnly>(NpgsqlDbType.Date, ct),
-                Job = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                Company = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                Ssn = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                Residence = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct),
-                CreatedAt = await copy.ReadAsync<DateTime>(NpgsqlDbType.TimestampTz, ct),
-                UpdatedAt = await copy.ReadAsync<DateTime>(NpgsqlDbType.TimestampTz, ct),
+                Id = copy.Read<long>(NpgsqlDbType.Bigint),
+                Name = copy.Read<string>(NpgsqlDbType.Text),
+                Username = copy.Read<string>(NpgsqlDbType.Text),
+                Sex = copy.Read<string>(NpgsqlDbType.Text),
+                Address = copy.Read<string>(NpgsqlDbType.Text),
+                Mail = copy.Read<string>(NpgsqlDbType.Text),
+                Birthdate = copy.Read<DateOnly>(NpgsqlDbType.Date),
+                Job = copy.Read<string>(NpgsqlDbType.Text),
+                Company = copy.Read<string>(NpgsqlDbType.Text),
+                Ssn = copy.Read<string>(NpgsqlDbType.Text),
+                Residence = copy.Read<string>(NpgsqlDbType.Text),
+                CreatedAt = copy.Read<DateTime>(NpgsqlDbType.TimestampTz),
+                UpdatedAt = copy.Read<DateTime>(NpgsqlDbType.TimestampTz),
             };
             string? traceParent = null;
-            if (copy.IsNull) await copy.SkipAsync(ct);
-            else traceParent = await copy.ReadAsync<string>(NpgsqlDbType.Text, ct);
+            if (copy.IsNull) copy.Skip();
+            else traceParent = copy.Read<string>(NpgsqlDbType.Text);
             yield return new DecodedRow(user, traceParent);
         }
     }
@@ -87,16 +89,19 @@ public sealed partial class InitialSnapshot(string connectionString, SourceOptio
         var version = new SourceVersion(consistentPoint, 0);
         var tx = tracker.Begin();
         long index = 0, unchanged = 0;
-        await foreach (var row in ReadTableAsync(snapshot, options.Table, ct))
+        await Task.Run(() =>
         {
-            var value = UserRecordJson.Serialize(row.User);
-            if (topicState is not null && topicState.Remove(row.User.Id, out var held) && held == TopicState.Hash(value))
+            foreach (var row in ReadTable(snapshot, options.Table, ct))
             {
-                unchanged++;
-                continue;
+                var value = UserRecordJson.Serialize(row.User);
+                if (topicState is not null && topicState.Remove(row.User.Id, out var held) && held == TopicState.Hash(value))
+                {
+                    unchanged++;
+                    continue;
+                }
+                publisher.Publish(new ChangeEvent(row.User.Id, ChangeOp.Read, value, row.TraceParent, version, index++, snapshotTime), tx);
             }
-            publisher.Publish(new ChangeEvent(row.User.Id, ChangeOp.Read, value, row.TraceParent, version, index++, snapshotTime), tx);
-        }
+        }, ct);
         long tombstones = 0;
         foreach (var gone in topicState?.Keys ?? Enumerable.Empty<long>())
         {
