@@ -159,12 +159,12 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             try
             {
                 var cdcEnv = new Dictionary<string, string?>(env) { ["Source__TopicPrefix"] = "CDC_", ["Source__Slot"] = name + "_alone" };
-                report.Sources.Add(await SourceAloneAsync("Cdc, alone", cdcEnv, CdcTopic, cluster.BootstrapServers, pg, latency: false, ct));
+                report.Sources.Add(await SourceAloneAsync("Cdc, alone", cdcEnv, CdcTopic, cluster.BootstrapServers, pg, ct));
                 report.Sources.Add(new SourceComparison("Cdc, in the pipeline", cdcBackfill.Flows[0].UsersPerSecond,
                     report.Latency.Select(l => new SourceLatency(l.RatePerSecond, l.Users, l.PostgresToKafka)).ToList(),
                     "the backfill and latency phases above: both sinks read while it writes"));
                 var pollEnv = new Dictionary<string, string?>(env) { ["Source__Mode"] = "TimestampIncrementing", ["Source__TopicPrefix"] = "POLL_" };
-                report.Sources.Add(await SourceAloneAsync("TimestampIncrementing (polling), alone", pollEnv, PollingTopic, cluster.BootstrapServers, pg, latency: true, ct));
+                report.Sources.Add(await SourceAloneAsync("TimestampIncrementing (polling), alone", pollEnv, PollingTopic, cluster.BootstrapServers, pg, ct));
             }
             catch (Exception e) when (e is TimeoutException or InvalidOperationException)
             {
@@ -369,11 +369,11 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
 
     /// <summary>
     /// SourceService alone with <paramref name="sourceEnv"/>, into <paramref name="topic"/>: the whole table as a backfill
-    /// (rate from the first to the last message, watermarks sampled every 100 ms), then, with <paramref name="latency"/>,
-    /// the Generator at each rate: PostgreSQL commit to the Kafka message's timestamp per user.
+    /// (rate from the first to the last message, watermarks sampled every 100 ms), then the Generator at each rate:
+    /// PostgreSQL commit to the Kafka message's timestamp per user.
     /// </summary>
     private async Task<SourceComparison> SourceAloneAsync(string label, Dictionary<string, string?> sourceEnv, string topic, string bootstrap,
-        PgStore pg, bool latency, CancellationToken ct)
+        PgStore pg, CancellationToken ct)
     {
         var prefix = sourceEnv["Source__TopicPrefix"]!;
         if (TopicNames.ForTable(prefix, Table) != topic) throw new InvalidOperationException($"prefix {prefix} does not write {topic}");
@@ -398,7 +398,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             Say($"  backfill into {topic}: {backfill:N0} users/s");
 
             var latencies = new List<SourceLatency>();
-            foreach (var rate in latency ? settings.Rates : [])
+            foreach (var rate in settings.Rates)
             {
                 var total = Math.Max(1, (long)Math.Round(rate * settings.LatencySeconds));
                 var before = await pg.MaxIdAsync(ct);
@@ -414,9 +414,10 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
                 Say($"  {rate:G} users/s: PG->Kafka p50/p95/p99/max {Show(latencies[^1].PostgresToKafka)} ms ({toKafka.Count} of {total})");
             }
             var options = new SourceOptions();
-            return new SourceComparison(label, Math.Round(backfill), latencies, latency
-                ? $"SourceService alone into {topic} after the pipeline phases (poll interval {options.PollInterval.TotalMilliseconds:F0} ms, delay {options.Delay.TotalMilliseconds:F0} ms)"
-                : $"SourceService alone into {topic} after the pipeline phases: a new slot's initial snapshot of the whole table");
+            var mode = sourceEnv.GetValueOrDefault("Source__Mode") ?? nameof(SourceMode.Cdc);
+            return new SourceComparison(label, Math.Round(backfill), latencies, mode == nameof(SourceMode.Cdc)
+                ? $"SourceService alone into {topic} after the pipeline phases: a new slot's initial snapshot of the whole table, then the rates"
+                : $"SourceService alone into {topic} after the pipeline phases (poll interval {options.PollInterval.TotalMilliseconds:F0} ms, delay {options.Delay.TotalMilliseconds:F0} ms)");
         }
         finally
         {

@@ -60,9 +60,11 @@ public sealed class BenchmarkSmokeTests(ITestOutputHelper output)
 
         // The Cdc source (default) and the polling one beside it, each with a backfill rate and every user's latency.
         Assert.Equal(["Cdc, alone", "Cdc, in the pipeline", "TimestampIncrementing (polling), alone"], report.Sources.Select(s => s.Mode));
-        Assert.All(report.Sources, s => Assert.True(s.BackfillIntoKafkaUsersPerSecond > 0, s.Mode));
-        Assert.Empty(report.Sources[0].Latency);
-        Assert.All(report.Sources.Skip(1), s => Assert.Equal(Rate * Seconds, Assert.Single(s.Latency).PostgresToKafka!.Count));
+        Assert.All(report.Sources, s =>
+        {
+            Assert.True(s.BackfillIntoKafkaUsersPerSecond > 0, s.Mode);
+            Assert.Equal(Rate * Seconds, Assert.Single(s.Latency).PostgresToKafka!.Count);
+        });
         Assert.Contains(report.Goals, g => g.Goal.StartsWith("p99 PostgreSQL commit -> Kafka <= 25 ms", StringComparison.Ordinal) && g.Met is not null);
         Assert.Contains(report.Goals, g => g.Goal.StartsWith("initial snapshot of", StringComparison.Ordinal) && g.Met is not null);
 
