@@ -105,10 +105,20 @@ public static class StageLimits
             }
         }
         var seconds = clock?.Elapsed.TotalSeconds ?? 0;
-        await using (var drop = db.CreateCommand($"SELECT pg_drop_replication_slot(@slot); DROP PUBLICATION {SqlIdentifier.QuotePostgres(slot)}"))
+        // The walsender of the closed connection may still hold the slot for a moment.
+        for (var attempt = 1; ; attempt++)
         {
-            drop.Parameters.AddWithValue("slot", slot);
-            await drop.ExecuteNonQueryAsync(ct);
+            try
+            {
+                await using var drop = db.CreateCommand($"SELECT pg_drop_replication_slot(@slot); DROP PUBLICATION {SqlIdentifier.QuotePostgres(slot)}");
+                drop.Parameters.AddWithValue("slot", slot);
+                await drop.ExecuteNonQueryAsync(ct);
+                break;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && attempt < 100)
+            {
+                await Task.Delay(100, ct);
+            }
         }
         return new StageResult("PostgreSQL logical replication", "events", events, seconds,
             "pgoutput (binary) via Npgsql LogicalReplicationConnection, decoded by the Cdc source's RowDecoder and serialized to JSON; the Generator's inserts, timed from the first message")
