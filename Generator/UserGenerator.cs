@@ -28,7 +28,7 @@ public sealed class UserGenerator(
             await StartupRetry.WaitForAsync("PostgreSQL (ConnectionStrings:usersdb)",
                 c => UsersSchema.EnsureAsync(db, _options.Table, logger, c), logger, ct);
         }
-        catch (SetupFailedException e)
+        catch (NotRetriableException e)
         {
             e.StopService(lifetime, logger);
             return;

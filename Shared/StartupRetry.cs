@@ -5,7 +5,8 @@ namespace KafkaPipeline.Shared;
 
 /// <summary>
 /// Waits for a server the service needs at start-up, logging what it waits for, instead of failing half-started.
-/// Configuration errors are not retried: they fail at once through options validation.
+/// Configuration errors are not retried: they fail at once through options validation, and a
+/// <see cref="NotRetriableException"/> (a missing privilege, a server setting) ends the wait.
 /// </summary>
 public static class StartupRetry
 {
@@ -18,16 +19,13 @@ public static class StartupRetry
         Backoff.UntilDoneAsync(what, "start-up check", probe, s_maxDelay, logger, ct);
 }
 
-/// <summary>
-/// A start-up failure that retrying cannot fix (a missing privilege, a server setting, a conflicting object). Its
-/// message names the fix; the service stops with it instead of retrying forever.
-/// </summary>
-public sealed class SetupFailedException(string message, Exception? inner = null) : Exception(message, inner)
+/// <summary>Stopping a service on a <see cref="NotRetriableException"/> at start-up.</summary>
+public static class NotRetriableExceptionExtensions
 {
-    /// <summary>Logs the reason as one line (no stack trace: the message is the fix) and stops the service with exit code 1.</summary>
-    public void StopService(IHostApplicationLifetime lifetime, ILogger logger)
+    /// <summary>Logs the reason as one line (no stack trace: the message names the fix) and stops the service with exit code 1.</summary>
+    public static void StopService(this NotRetriableException e, IHostApplicationLifetime lifetime, ILogger logger)
     {
-        logger.LogCritical("Stopping: {Reason}", Message);
+        logger.LogCritical("Stopping: {Reason}", e.Message);
         Environment.ExitCode = 1;
         lifetime.StopApplication();
     }

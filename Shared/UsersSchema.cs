@@ -47,7 +47,7 @@ public static class UsersSchema
     /// Creates the table, its index, the trigger function and the trigger, each only when missing; nothing is dropped or
     /// replaced, so a start takes no lock that blocks writers once the schema exists. A trigger left by an older version
     /// that covers UPDATE only is extended to INSERT once. Safe when several services start together (advisory lock). A
-    /// missing privilege throws <see cref="SetupFailedException"/> naming it; it is not retried.
+    /// missing privilege throws <see cref="NotRetriableException"/> naming it; it is not retried.
     /// </summary>
     public static async Task EnsureAsync(NpgsqlDataSource db, string table, ILogger logger, CancellationToken ct)
     {
@@ -100,12 +100,12 @@ public static class UsersSchema
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
             {
-                throw new SetupFailedException($"{missingRight()} (PostgreSQL: {e.MessageText}). Nothing was changed.", e);
+                throw new NotRetriableException($"{missingRight()} (PostgreSQL: {e.MessageText}). Nothing was changed.", e);
             }
             catch (PostgresException e) when (e.SqlState.StartsWith("42", StringComparison.Ordinal))
             {
                 // Class 42 (an object or column that is not as expected): the same statement would fail again.
-                throw new SetupFailedException(
+                throw new NotRetriableException(
                     $"Table {t} exists but is not the users table this pipeline expects (PostgreSQL: {e.MessageText}; " +
                     $"columns: {string.Join(", ", Columns)}, trace_parent). Fix the table or set another table name. Nothing was changed.", e);
             }

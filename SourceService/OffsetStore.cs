@@ -34,7 +34,7 @@ public sealed class OffsetStore(NpgsqlDataSource db, SourceOptions options)
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
-            throw new SetupFailedException(
+            throw new NotRetriableException(
                 $"The source may not create its position table {_table} (Source:OffsetsTable; PostgreSQL: {e.MessageText}): " +
                 "GRANT CREATE ON SCHEMA to its role, or create the table beforehand as its owner.", e);
         }

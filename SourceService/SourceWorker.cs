@@ -38,7 +38,7 @@ public sealed class SourceWorker(
                 await offsets.EnsureAsync(c);
             }, logger, ct);
         }
-        catch (SetupFailedException e)
+        catch (NotRetriableException e)
         {
             e.StopService(lifetime, logger);
             return;

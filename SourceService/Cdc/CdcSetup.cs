@@ -9,7 +9,7 @@ public sealed record SlotInfo(string Plugin, string? Database, bool Active, stri
 /// <summary>
 /// What logical replication needs from PostgreSQL, checked or created by the active source: wal_level, the REPLICATION
 /// attribute, the publication of the table, the slot. A problem retrying cannot fix throws
-/// <see cref="SetupFailedException"/> with the fix in its message.
+/// <see cref="NotRetriableException"/> with the fix in its message.
 /// </summary>
 public sealed class CdcSetup(NpgsqlDataSource db, SourceOptions options)
 {
@@ -27,8 +27,8 @@ public sealed class CdcSetup(NpgsqlDataSource db, SourceOptions options)
         var walLevel = reader.GetString(0);
         var replication = reader.GetBoolean(1);
         var role = reader.GetString(2);
-        if (WalLevelProblem(walLevel) is { } problem) throw new SetupFailedException(problem);
-        if (!replication) throw new SetupFailedException(NoReplicationProblem(role));
+        if (WalLevelProblem(walLevel) is { } problem) throw new NotRetriableException(problem);
+        if (!replication) throw new NotRetriableException(NoReplicationProblem(role));
     }
 
     public static string? WalLevelProblem(string walLevel) => walLevel == "logical" ? null :
@@ -62,7 +62,7 @@ public sealed class CdcSetup(NpgsqlDataSource db, SourceOptions options)
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
             {
-                throw new SetupFailedException(
+                throw new NotRetriableException(
                     $"The source may not create publication {_publication} (PostgreSQL: {e.MessageText}). It needs CREATE on the " +
                     $"database and ownership of table {_table}; or have the owner run: CREATE PUBLICATION {_publication} FOR TABLE {_table} " +
                     "WITH (publish = 'insert, update, delete');", e);
@@ -70,7 +70,7 @@ public sealed class CdcSetup(NpgsqlDataSource db, SourceOptions options)
             existing = await ReadPublicationAsync(ct) ?? throw new InvalidOperationException($"publication {_publication} vanished after creation");
         }
         if (existing.Problem is { } problem)
-            throw new SetupFailedException(
+            throw new NotRetriableException(
                 $"Publication {_publication} (Source:Publication) {problem}; the source needs a publication of table {_table} alone, " +
                 $"with inserts, updates and deletes. Fix: set Source:Publication to a new name (it is created at start), or " +
                 $"ALTER PUBLICATION {_publication} SET TABLE {_table}; ALTER PUBLICATION {_publication} SET (publish = 'insert, update, delete');");
@@ -113,7 +113,7 @@ public sealed class CdcSetup(NpgsqlDataSource db, SourceOptions options)
             r.GetBoolean(2), r.IsDBNull(3) ? null : r.GetString(3));
         var database = r.GetString(4);
         if (slot.Plugin != "pgoutput" || slot.Database != database)
-            throw new SetupFailedException(
+            throw new NotRetriableException(
                 $"Replication slot {options.SlotName} (Source:Slot) already exists for {slot.Plugin} in database {slot.Database ?? "(none)"}, " +
                 $"not for pgoutput in {database}: it belongs to something else. Fix: set Source:Slot to another name.");
         return slot;

@@ -56,7 +56,7 @@ public sealed class CdcWorker(
                 catch (PostgresException e) when (e.SqlState.StartsWith("42", StringComparison.Ordinal))
                 {
                     // Class 42 (a missing right, an object that is not as expected): the same statement fails again.
-                    throw new SetupFailedException(
+                    throw new NotRetriableException(
                         $"PostgreSQL refused a statement of the source ({e.SqlState}: {e.MessageText}). Its role needs SELECT on " +
                         $"table {_options.Table} (snapshot), REPLICATION, and the rights in README \"Errors that stop the source\".", e);
                 }
@@ -69,7 +69,7 @@ public sealed class CdcWorker(
                 }
             }
         }
-        catch (SetupFailedException e)
+        catch (NotRetriableException e)
         {
             e.StopService(lifetime, logger);
         }
@@ -173,12 +173,12 @@ public sealed class CdcWorker(
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
-            throw new SetupFailedException(CdcSetup.NoReplicationProblem(new NpgsqlConnectionStringBuilder(_postgres).Username ?? "?") +
+            throw new NotRetriableException(CdcSetup.NoReplicationProblem(new NpgsqlConnectionStringBuilder(_postgres).Username ?? "?") +
                 $" (PostgreSQL: {e.MessageText})", e);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InvalidAuthorizationSpecification)
         {
-            throw new SetupFailedException(
+            throw new NotRetriableException(
                 $"PostgreSQL refuses the source's replication connection ({e.MessageText}). Fix: allow it in pg_hba.conf, e.g. " +
                 "\"host replication <role> <address> scram-sha-256\", then SELECT pg_reload_conf().", e);
         }
@@ -194,7 +194,7 @@ public sealed class CdcWorker(
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ConfigurationLimitExceeded)
         {
-            throw new SetupFailedException(
+            throw new NotRetriableException(
                 $"PostgreSQL has no free replication slot for {_options.SlotName} ({e.MessageText}). Fix: drop slots nobody uses " +
                 "(SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE NOT active AND ...) or raise max_replication_slots.", e);
         }

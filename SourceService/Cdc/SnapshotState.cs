@@ -35,7 +35,7 @@ public sealed class SnapshotState(NpgsqlDataSource db, SourceOptions options)
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
         {
-            throw new SetupFailedException(
+            throw new NotRetriableException(
                 $"The source may not create its state table {_table} (Source:CdcStateTable; PostgreSQL: {e.MessageText}): " +
                 "GRANT CREATE ON SCHEMA to its role, or create the table as described in the README.", e);
         }

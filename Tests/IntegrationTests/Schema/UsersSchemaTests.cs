@@ -93,7 +93,7 @@ public sealed class UsersSchemaTests(ITestOutputHelper output)
         var cs = await TestServers.CreatePostgresDatabaseAsync("schema");
         var (role, roleCs) = await TestServers.CreateRoleAsync("nocreate", TestServers.DatabaseName(cs));
 
-        var e = await Assert.ThrowsAsync<SetupFailedException>(() => EnsureAsync(roleCs).WaitAsync(Hang));
+        var e = await Assert.ThrowsAsync<NotRetriableException>(() => EnsureAsync(roleCs).WaitAsync(Hang));
         output.WriteLine(e.Message);
         Assert.Contains($"GRANT CREATE ON SCHEMA \"public\" TO \"{role}\"", e.Message, StringComparison.Ordinal);
         Assert.Null(await ScalarAsync(cs, "SELECT to_regclass('users')::text"));
@@ -108,7 +108,7 @@ public sealed class UsersSchemaTests(ITestOutputHelper output)
         // The table exists (created by its owner) but its trigger is missing; the service's role may only read and write.
         await ExecuteAsync(cs, $"DROP TRIGGER users_touch_updated_at ON users; GRANT SELECT, INSERT, UPDATE ON users TO \"{role}\"");
 
-        var e = await Assert.ThrowsAsync<SetupFailedException>(() => EnsureAsync(roleCs).WaitAsync(Hang));
+        var e = await Assert.ThrowsAsync<NotRetriableException>(() => EnsureAsync(roleCs).WaitAsync(Hang));
         output.WriteLine(e.Message);
         Assert.Contains($"GRANT TRIGGER ON TABLE \"users\" TO \"{role}\"", e.Message, StringComparison.Ordinal);
         Assert.Equal(0L, await ScalarAsync(cs, "SELECT count(*) FROM pg_trigger WHERE tgname = 'users_touch_updated_at'"));
