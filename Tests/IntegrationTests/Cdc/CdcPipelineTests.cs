@@ -1,0 +1,83 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using KafkaPipeline.EmbeddedKafka;
+using KafkaPipeline.IntegrationTests.Pipeline;
+using KafkaPipeline.Shared;
+using Xunit.Abstractions;
+using static KafkaPipeline.IntegrationTests.Pipeline.PipelineConvergence;
+using static KafkaPipeline.IntegrationTests.Pipeline.PipelineData;
+
+namespace KafkaPipeline.IntegrationTests.Cdc;
+
+/// <summary>
+/// The whole pipeline on the Cdc source: PostgreSQL -> SourceService -> P_USERS -> MySqlSinkService and S3SinkService, with
+/// concurrent writers that insert, update and delete, and roll back; every store ends as PostgreSQL holds the table.
+/// </summary>
+[Collection(PipelineCollection.Name)]
+public sealed class CdcPipelineTests(ITestOutputHelper output)
+{
+    private static readonly FieldProtector s_protector = new(new ProtectionOptions());
+
+    [Fact]
+    public async Task ConcurrentWritersWithDeletesEndInMySqlAndTheLakeExactlyAsPostgresHoldsTheTable()
+    {
+        await using var h = await PipelineHarness.StartAsync(output);
+        await ChangeAudit.InstallAsync(h.Postgres);
+        await h.StartSinksAsync();
+        var source = h.Start(PipelineHarness.Source, ("Source:HeartbeatInterval", "00:00:01"));
+        await source.WaitForOutputAsync("Streaming changes", Patience);
+
+        h.StartGenerator(totalCount: 3_000, ratePerSecond: 100, maxBatchSize: 50, updateFraction: 0.3);
+        await new ConcurrentWriters(h.Postgres, output, seed: 21).RunAsync(TimeSpan.FromSeconds(30));
+        await h.WaitForGeneratorAsync(Patience);
+
+        // Kafka: every committed change once, in order per key.
+        await CdcConvergence.WaitForSourceAsync(h);
+        var topic = await ReadTopicAsync(h.Bootstrap, PipelineHarness.Topic);
+        var audit = await ChangeAudit.ReadAsync(h.Postgres);
+        var pg = await PostgresUsersAsync(h.Postgres);
+        ChangeLogAssert.TopicHoldsEachCommittedChangeOnce(topic, audit, pg);
+        var deleted = audit.Where(a => a.Value[^1].Op == ChangeOp.Delete).Select(a => a.Key).ToList();
+        Assert.True(deleted.Count > 0, "no user was deleted: the test proves nothing about deletes");
+
+        // MySQL: row for row the table (the columns it keeps), deleted users absent.
+        await WaitForMySqlAsync(h);
+        var mySql = await MySqlUsersAsync(h.MySql);
+        PipelineAssert.MySqlEqualsPostgres(mySql, Holding(pg, await MySqlColumnsAsync(h.MySql)));
+        Assert.DoesNotContain(deleted, mySql.ContainsKey);
+
+        // The lake: every message once, in offset order (delete markers for tombstones), and replaying the objects of
+        // each partition in offset order gives the table, private fields pseudonymised.
+        await WaitForBucketAsync(h);
+        var objects = await ReadObjectsAsync(h.S3, h.Bucket, PipelineHarness.Topic);
+        PipelineAssert.BucketHoldsTopicExactlyOnce(objects, topic);
+        var lake = Replay(objects);
+        var expected = pg.Values.ToDictionary(u => u.Id, u => Encoding.UTF8.GetString(s_protector.Protect(UserRecordJson.Serialize(u))));
+        var missing = expected.Keys.Where(id => !lake.ContainsKey(id)).Take(10).ToList();
+        var extra = lake.Keys.Where(id => !expected.ContainsKey(id)).Take(10).ToList();
+        var different = expected.Where(e => lake.TryGetValue(e.Key, out var line) && line != e.Value).Select(e => e.Key).Take(10).ToList();
+        Assert.True(missing.Count == 0 && extra.Count == 0 && different.Count == 0,
+            $"replaying the lake: missing ids {string.Join(", ", missing)}; ids PostgreSQL deleted or never had {string.Join(", ", extra)}; different {string.Join(", ", different)}");
+        // No tombstone (or anything else of the source) was dead-lettered.
+        Assert.Equal(0, await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.DeadLetterTopic));
+        h.Log($"verified: {topic.Count} events, {pg.Count} users in PostgreSQL, MySQL and the lake, {deleted.Count} deleted users absent from both");
+    }
+
+    /// <summary>Per id, the last line of the lake in offset order: a row, or gone after a delete marker.</summary>
+    private static Dictionary<long, string> Replay(IReadOnlyList<SinkObject> objects)
+    {
+        var state = new Dictionary<long, string>();
+        foreach (var o in objects.OrderBy(o => o.Partition).ThenBy(o => o.StartOffset))
+        {
+            foreach (var line in o.Lines)
+            {
+                using var json = JsonDocument.Parse(line);
+                var id = json.RootElement.GetProperty("id").GetInt64();
+                if (json.RootElement.TryGetProperty("__deleted", out var marker) && marker.GetString() == "true") state.Remove(id);
+                else state[id] = line;
+            }
+        }
+        return state;
+    }
+}
