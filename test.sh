@@ -60,6 +60,14 @@ if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "test.sh: dotnet test failed (exit code $test_rc) although no test result says failed: counted as 1 failure"
   failed=1
 fi
+# The failed tests again, by name with the first lines of their message, so the end of a long log says what failed.
+if [ "$failed" -gt 0 ]; then
+  while read -r trx; do
+    awk '/<UnitTestResult / && /outcome="Failed"/ { match($0, /testName="[^"]*"/); print "test.sh: FAILED " substr($0, RSTART + 10, RLENGTH - 11); want = 1 }
+         want && /<Message>/ { inmsg = 1; lines = 0; sub(/.*<Message>/, "") }
+         inmsg { done = sub(/<\/Message>.*/, ""); if (lines++ < 6) print "    " $0; if (done) { inmsg = 0; want = 0 } }' "$trx"
+  done < <(trx_files)
+fi
 echo "test.sh: results in $(trx_files | sed "s#^$KP_ROOT/##" | tr '\n' ' ')"
 summary "$passed" "$failed" "$skipped"
 [ "$failed" -eq 0 ]
