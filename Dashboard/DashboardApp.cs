@@ -13,26 +13,17 @@ public static class DashboardApp
     /// <param name="configureServices">Extra registrations (tests), applied last.</param>
     public static WebApplication Create(string[] args, Action<IServiceCollection>? configureServices = null)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
-        {
-            Args = args,
-            // The pages and npm assets are copied next to the program (Dashboard.csproj), wherever it runs from.
-            WebRootPath = Path.Combine(AppContext.BaseDirectory, "wwwroot"),
-        });
-        builder.AddServiceDefaults();
-        builder.AddApplicationServices();
-        configureServices?.Invoke(builder.Services);
-
-        var app = builder.Build();
+        // The pages and npm assets are copied next to the program (Dashboard.csproj), wherever it runs from.
+        var app = ServiceApplication.Create(args, AddApplicationServices, configureServices,
+            new WebApplicationOptions { Args = args, WebRootPath = Path.Combine(AppContext.BaseDirectory, "wwwroot") });
         app.UseFileServer();
         app.MapDashboardApi();
         app.MapKafkaBrowserApi();
-        app.MapDefaultEndpoints();
         return app;
     }
 
     /// <summary>Options, the customer state with its topic reader, the push loop and the topic browser.</summary>
-    private static void AddApplicationServices(this IHostApplicationBuilder builder)
+    private static void AddApplicationServices(IHostApplicationBuilder builder)
     {
         builder.AddValidatedOptions<DashboardOptions>(DashboardOptions.Section);
         builder.AddValidatedOptions<ProtectionOptions>(ProtectionOptions.Section);

@@ -85,13 +85,14 @@ public sealed class PipelineStatus(
     /// <summary>
     /// The source database's replication slots and the WAL each holds back (PostgreSQL keeps every segment after the
     /// slot's restart_lsn). pg_replication_slots is readable by any role; without a slot the list is empty.
+    /// Measured to the WAL insert position: with synchronous_commit=off the write position lags what is already logged.
     /// </summary>
     private async Task<IReadOnlyList<SlotWal>?> SlotsAsync(CancellationToken ct)
     {
         await using var conn = await postgres.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(
             """
-            SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint
+            SELECT slot_name, active, pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)::bigint
             FROM pg_replication_slots WHERE database = current_database() ORDER BY slot_name
             """, conn);
         await using var reader = await cmd.ExecuteReaderAsync(ct);

@@ -7,20 +7,11 @@ namespace KafkaPipeline.MySqlSinkService;
 /// <summary>Builds the MySQL sink (the shape every service shares); Program.cs runs it, tests build it in-process.</summary>
 public static class MySqlSinkApp
 {
-    /// <param name="configureServices">Extra registrations (tests add log capture), applied last.</param>
-    public static WebApplication Create(string[] args, Action<IServiceCollection>? configureServices = null)
-    {
-        var builder = WebApplication.CreateBuilder(args);
-        builder.AddServiceDefaults();
-        builder.AddApplicationServices();
-        configureServices?.Invoke(builder.Services);
+    /// <param name="configureServices">Extra registrations (tests), applied last.</param>
+    public static WebApplication Create(string[] args, Action<IServiceCollection>? configureServices = null) =>
+        ServiceApplication.Create(args, AddApplicationServices, configureServices);
 
-        var app = builder.Build();
-        app.MapDefaultEndpoints();
-        return app;
-    }
-
-    private static void AddApplicationServices(this IHostApplicationBuilder builder)
+    private static void AddApplicationServices(IHostApplicationBuilder builder)
     {
         builder.AddPipelineTelemetry();
         var mysql = ConnectionNames.Require(builder.Configuration, ConnectionNames.MySql);

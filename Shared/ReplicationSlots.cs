@@ -18,11 +18,14 @@ public sealed record ReplicationSlotStatus(
     long? UnconfirmedWalBytes,
     string? WalStatus)
 {
-    /// <summary>The query (any role may read pg_replication_slots); documented in the README for operators.</summary>
+    /// <summary>
+    /// The query (any role may read pg_replication_slots); documented in the README for operators.
+    /// Measured to the WAL insert position: with synchronous_commit=off the write position lags what is already logged.
+    /// </summary>
     public const string Sql = """
         SELECT active, active_pid, restart_lsn, confirmed_flush_lsn,
-               pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained_wal_bytes,
-               pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint AS unconfirmed_wal_bytes,
+               pg_wal_lsn_diff(pg_current_wal_insert_lsn(), restart_lsn)::bigint AS retained_wal_bytes,
+               pg_wal_lsn_diff(pg_current_wal_insert_lsn(), confirmed_flush_lsn)::bigint AS unconfirmed_wal_bytes,
                wal_status
         FROM pg_replication_slots WHERE slot_name = @slot
         """;

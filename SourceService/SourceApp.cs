@@ -8,19 +8,10 @@ namespace KafkaPipeline.SourceService;
 public static class SourceApp
 {
     /// <param name="configureServices">Extra registrations (tests), applied last.</param>
-    public static WebApplication Create(string[] args, Action<IServiceCollection>? configureServices = null)
-    {
-        var builder = WebApplication.CreateBuilder(args);
-        builder.AddServiceDefaults();
-        builder.AddApplicationServices();
-        configureServices?.Invoke(builder.Services);
+    public static WebApplication Create(string[] args, Action<IServiceCollection>? configureServices = null) =>
+        ServiceApplication.Create(args, AddApplicationServices, configureServices);
 
-        var app = builder.Build();
-        app.MapDefaultEndpoints();
-        return app;
-    }
-
-    private static void AddApplicationServices(this IHostApplicationBuilder builder)
+    private static void AddApplicationServices(IHostApplicationBuilder builder)
     {
         builder.AddPipelineTelemetry();
         builder.AddValidatedOptions<SourceOptions>(SourceOptions.Section);
