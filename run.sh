@@ -40,9 +40,12 @@ setsid dotnet run --project AppHost -c Release --no-build --launch-profile http 
 apphost=$!
 
 # What a person needs from the AppHost's output: the runtime chosen, the login URL, the status line, errors.
-tail -n +1 -F "$log" 2>/dev/null | grep --line-buffered -E 'AppHost: |Login to the dashboard|\[status |fail: |crit: |Unhandled exception|missing:' \
+# --pid: tail ends by itself if this script is killed outright (then grep and sed see the end of their input).
+tail -n +1 -F --pid=$$ "$log" 2>/dev/null | grep --line-buffered -E 'AppHost: |Login to the dashboard|\[status |fail: |crit: |Unhandled exception|missing:' \
   | sed -u -e 's/^ *//' -e 's/^[0-9TZ:.-]* //' &
 printer=$!
+# Every process of that pipeline is a child of this script ($! is only its last one, sed).
+stop_printer() { pkill -TERM -P $$ -x tail; pkill -TERM -P $$ -x grep; kill "$printer" 2>/dev/null; }
 
 stopping=0
 stop_all() {
@@ -58,9 +61,10 @@ stop_all() {
   # DCP stops the resources as the AppHost goes; give the last ones a moment, then check.
   deadline=$((SECONDS + 60))
   while anything_left && [ "$SECONDS" -lt "$deadline" ]; do sleep 1; done
-  kill "$printer" 2>/dev/null
+  stop_printer
   local left=() p
   for p in "${ports[@]}"; do listening "$p" && left+=("port $p"); done
+  sleep 0.2; [ -n "$(pgrep -P $$ -x 'tail|grep|sed')" ] && left+=("the log printer")
   [ -n "$(ours)" ] && left+=("processes $(ours | tr '\n' ' ')")
   if [ ${#left[@]} -eq 0 ]; then say "stopped: no process and no listening port left"; else say "WARNING: still there: ${left[*]}"; fi
 }
@@ -71,7 +75,7 @@ trap '' PIPE   # a closed terminal or pipe must not end this script before it ha
 deadline=$((SECONDS + 300))
 until [ -s "$data/kafka/bootstrap" ] || ! kill -0 "$apphost" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; do sleep 1; done
 if ! kill -0 "$apphost" 2>/dev/null; then
-  wait "$apphost"; rc=$?; sleep 1; kill "$printer" 2>/dev/null
+  wait "$apphost"; rc=$?; sleep 1; stop_printer
   say "ERROR: the AppHost exited (code $rc) during start-up; its output: $log"; exit 1
 fi
 bootstrap="$(head -n 1 "$data/kafka/bootstrap" 2>/dev/null)"

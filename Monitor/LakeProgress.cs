@@ -24,7 +24,8 @@ public sealed class LakeProgress(IAmazonS3 s3, string bucket, string topicsDir, 
         if (DateTime.UtcNow >= _nextPartitionRefresh)
         {
             await FindPartitionsAsync(ct);
-            _nextPartitionRefresh = DateTime.UtcNow + s_partitionRefresh;
+            // While the lake has no partition folder yet (a new pipeline), look again at the next status line.
+            if (_lastKeyByPrefix.Count > 0) _nextPartitionRefresh = DateTime.UtcNow + s_partitionRefresh;
         }
         foreach (var prefix in _lastKeyByPrefix.Keys.ToList()) await ReadNewObjectsAsync(prefix, ct);
         return (Records, Objects);

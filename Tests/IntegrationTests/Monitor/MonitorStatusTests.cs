@@ -46,6 +46,17 @@ public sealed class MonitorStatusTests
     }
 
     [Fact]
+    public async Task A_lake_that_was_empty_at_the_first_status_line_is_counted_at_the_next()
+    {
+        using var bucket = await TestServers.CreateS3BucketAsync("mon");
+        var lake = new LakeProgress(bucket.Client, bucket.Name, "topics", "P_USERS");
+        Assert.Equal((0L, 0L), await lake.RefreshAsync(CancellationToken.None)); // the sink has written nothing yet
+
+        await PutAsync(bucket, Key("topics", 2, 0), 6);
+        Assert.Equal((6L, 1L), await lake.RefreshAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task The_status_line_shows_the_WAL_a_replication_slot_retains_and_the_topics_top_countries()
     {
         var postgres = await TestServers.CreatePostgresDatabaseAsync("mon");
