@@ -57,12 +57,7 @@ public static class UsersSchema
         var trigger = SqlIdentifier.QuotePostgres(names.Trigger);
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        // IF NOT EXISTS alone races on the catalog; an advisory lock serialises concurrent creators.
-        await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext('kafkapipeline.schema.' || @t))", conn, tx))
-        {
-            lockCmd.Parameters.AddWithValue("t", table);
-            await lockCmd.ExecuteNonQueryAsync(ct);
-        }
+        await SchemaLock.TakeAsync(conn, tx, table, ct);
 
         string role, schema;
         bool hasTable, hasIndex, hasFunction;

@@ -11,35 +11,11 @@ public sealed class OffsetStore(NpgsqlDataSource db, SourceOptions options)
 {
     private readonly string _table = SqlIdentifier.QuotePostgres(options.OffsetsTable);
 
-    public async Task EnsureAsync(CancellationToken ct)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext('kafkapipeline.schema.' || @t))", conn, tx))
-        {
-            lockCmd.Parameters.AddWithValue("t", options.OffsetsTable);
-            await lockCmd.ExecuteNonQueryAsync(ct);
-        }
-        try
-        {
-            await using var cmd = new NpgsqlCommand($"""
-                CREATE TABLE IF NOT EXISTS {_table} (
-                    source      text PRIMARY KEY,
-                    position_ts timestamptz NOT NULL,
-                    position_id bigint NOT NULL,
-                    saved_at    timestamptz NOT NULL DEFAULT now()
-                )
-                """, conn, tx);
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
-        {
-            throw new NotRetriableException(
-                $"The source may not create its position table {_table} (Source:OffsetsTable; PostgreSQL: {e.MessageText}): " +
-                "GRANT CREATE ON SCHEMA to its role, or create the table beforehand as its owner.", e);
-        }
-        await tx.CommitAsync(ct);
-    }
+    public Task EnsureAsync(CancellationToken ct) =>
+        SourceTable.EnsureAsync(db, options.OffsetsTable,
+            "source text PRIMARY KEY, position_ts timestamptz NOT NULL, position_id bigint NOT NULL, saved_at timestamptz NOT NULL DEFAULT now()",
+            (table, reason) => $"The source may not create its position table {table} (Source:OffsetsTable; PostgreSQL: {reason}): " +
+                               "GRANT CREATE ON SCHEMA to its role, or create the table beforehand as its owner.", ct);
 
     /// <summary>The key of this source's row: topic and mode, so switching mode starts a position of its own.</summary>
     private string Key => $"{options.Topic}/{options.Table}/{options.Mode}";

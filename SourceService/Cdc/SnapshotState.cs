@@ -12,35 +12,11 @@ public sealed class SnapshotState(NpgsqlDataSource db, SourceOptions options)
 {
     private readonly string _table = SqlIdentifier.QuotePostgres(options.CdcStateTable);
 
-    public async Task EnsureAsync(CancellationToken ct)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        await using var tx = await conn.BeginTransactionAsync(ct);
-        await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_xact_lock(hashtext('kafkapipeline.schema.' || @t))", conn, tx))
-        {
-            lockCmd.Parameters.AddWithValue("t", options.CdcStateTable);
-            await lockCmd.ExecuteNonQueryAsync(ct);
-        }
-        try
-        {
-            await using var cmd = new NpgsqlCommand($"""
-                CREATE TABLE IF NOT EXISTS {_table} (
-                    slot             text PRIMARY KEY,
-                    consistent_point pg_lsn NOT NULL,
-                    snapshot_rows    bigint NOT NULL,
-                    completed_at     timestamptz NOT NULL DEFAULT now()
-                )
-                """, conn, tx);
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
-        {
-            throw new NotRetriableException(
-                $"The source may not create its state table {_table} (Source:CdcStateTable; PostgreSQL: {e.MessageText}): " +
-                "GRANT CREATE ON SCHEMA to its role, or create the table as described in the README.", e);
-        }
-        await tx.CommitAsync(ct);
-    }
+    public Task EnsureAsync(CancellationToken ct) =>
+        SourceTable.EnsureAsync(db, options.CdcStateTable,
+            "slot text PRIMARY KEY, consistent_point pg_lsn NOT NULL, snapshot_rows bigint NOT NULL, completed_at timestamptz NOT NULL DEFAULT now()",
+            (table, reason) => $"The source may not create its state table {table} (Source:CdcStateTable; PostgreSQL: {reason}): " +
+                               "GRANT CREATE ON SCHEMA to its role, or create the table as described in the README.", ct);
 
     /// <summary>The consistent point of the slot's completed snapshot, or null when it never completed.</summary>
     public async Task<ulong?> LoadAsync(CancellationToken ct)
