@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using KafkaPipeline.Shared;
@@ -46,6 +47,13 @@ public sealed class UsersTable
 
     private readonly InsertMode _mode;
 
+    // The statements depend only on the table, columns and mode: built once, not for every batch (or every record of a
+    // batch retried id by id).
+    private string? _stagingSql, _guardSql;
+    private string[]? _stagingColumns;
+    private readonly string?[] _upsertSql = new string?[2], _deleteSql = new string?[2];
+    private readonly ConcurrentDictionary<int, string> _stageSql = new();
+
     public UsersTable(string table, InsertMode mode, IEnumerable<string> columns)
     {
         Name = SqlIdentifier.Require(table, "MySqlSink:Table");
@@ -89,7 +97,7 @@ public sealed class UsersTable
     /// A fresh staging table for the session (TEMPORARY: neither statement ends a transaction), typed like the table so
     /// that a value that does not fit is refused while staging.
     /// </summary>
-    public string StagingSql => $"""
+    public string StagingSql => _stagingSql ??= $"""
         DROP TEMPORARY TABLE IF EXISTS `{Staging}`;
         CREATE TEMPORARY TABLE `{Staging}` (
             `id` BIGINT NOT NULL PRIMARY KEY,
@@ -101,7 +109,7 @@ public sealed class UsersTable
         """;
 
     /// <summary>Staging columns in order: id, op, the record columns but id, the LSNs.</summary>
-    public IEnumerable<string> StagingColumns => s_stagingKey.Concat(Columns.Skip(1).Select(c => c.Name)).Concat([CommitLsn, ChangeLsn]);
+    public IReadOnlyList<string> StagingColumns => _stagingColumns ??= [.. s_stagingKey.Concat(Columns.Skip(1).Select(c => c.Name)).Concat([CommitLsn, ChangeLsn])];
 
     private static readonly string[] s_stagingKey = ["id", "op"];
 
@@ -112,7 +120,7 @@ public sealed class UsersTable
     /// waking up) waits, or deadlocks and retries, and then sees the newer version. Insert mode keeps stale upserts, so
     /// that their duplicate ids are refused.
     /// </summary>
-    public string GuardSql => $"""
+    public string GuardSql => _guardSql ??= $"""
         SELECT COUNT(*) FROM `{Staging}` s JOIN {Quoted} u ON u.`id` = s.`id` FOR UPDATE;
         SELECT COUNT(*) FROM `{Staging}` s JOIN {QuotedDeleted} d ON d.`id` = s.`id` FOR UPDATE;
         DELETE s FROM `{Staging}` s JOIN {Quoted} u ON u.`id` = s.`id` WHERE {(_mode == InsertMode.Insert ? "s.`op` = 'd' AND " : "")}NOT {Newer("u")};
@@ -120,7 +128,9 @@ public sealed class UsersTable
         """;
 
     /// <summary>The staged upserts (newer than what is stored, after <see cref="GuardSql"/>); Insert mode refuses an existing id.</summary>
-    public string UpsertSql(bool oneId)
+    public string UpsertSql(bool oneId) => _upsertSql[oneId ? 1 : 0] ??= BuildUpsertSql(oneId);
+
+    private string BuildUpsertSql(bool oneId)
     {
         var cols = Columns.Select(c => c.Name).Concat([CommitLsn, ChangeLsn]).ToList();
         var sql = new StringBuilder();
@@ -136,7 +146,9 @@ public sealed class UsersTable
     }
 
     /// <summary>The staged deletes (newer than what is stored, after <see cref="GuardSql"/>): remember each delete, remove the row.</summary>
-    public string DeleteSql(bool oneId)
+    public string DeleteSql(bool oneId) => _deleteSql[oneId ? 1 : 0] ??= BuildDeleteSql(oneId);
+
+    private string BuildDeleteSql(bool oneId)
     {
         var only = oneId ? " AND s.`id` = @id" : "";
         return $"""
@@ -154,9 +166,11 @@ public sealed class UsersTable
         $"ELSE s.`updated_at` > {x}.`updated_at` END)";
 
     /// <summary>Multi-row INSERT of <paramref name="rows"/> staged rows, parameters @p0.. row-major in <see cref="StagingColumns"/> order.</summary>
-    public string StageSql(int rows)
+    public string StageSql(int rows) => _stageSql.GetOrAdd(rows, BuildStageSql);
+
+    private string BuildStageSql(int rows)
     {
-        var columns = StagingColumns.ToList();
+        var columns = StagingColumns;
         var sql = new StringBuilder(64 + rows * columns.Count * 8);
         sql.Append("INSERT INTO `").Append(Staging).Append("` (").AppendJoin(", ", columns.Select(Q)).Append(") VALUES ");
         for (var r = 0; r < rows; r++)

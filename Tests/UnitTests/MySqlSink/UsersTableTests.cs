@@ -31,7 +31,7 @@ public class UsersTableTests
         var table = Table();
         var stage = table.StageSql(2);
         Assert.StartsWith("INSERT INTO `kafkapipeline_staging` (`id`, `op`, `name`", stage);
-        var columns = table.StagingColumns.Count();
+        var columns = table.StagingColumns.Count;
         var parameters = Regex.Matches(stage, @"@p(\d+)").Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(Enumerable.Range(0, 2 * columns), parameters);
         foreach (var sql in new[] { stage, table.UpsertSql(false), table.DeleteSql(false), table.GuardSql })
@@ -100,7 +100,7 @@ public class UsersTableTests
             CreatedAt = new DateTime(2024, 1, 2, 3, 4, 5, DateTimeKind.Utc).AddTicks(1234560), UpdatedAt = new DateTime(2024, 1, 2, 3, 4, 6, DateTimeKind.Utc),
         };
         var values = table.StagedValues(new StagedRecord(7, user, new SourceVersion(100, 7), user.UpdatedAt)).ToList();
-        Assert.Equal(table.StagingColumns.Count(), values.Count);
+        Assert.Equal(table.StagingColumns.Count, values.Count);
         Assert.Equal(7L, values[0].Value);
         Assert.Equal("u", values[1].Value);
         Assert.Equal(user.Name, values[2].Value);
