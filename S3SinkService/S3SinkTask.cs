@@ -145,7 +145,7 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
 
     public DateTimeOffset? NextFlushAt =>
         _buffers.Values.Where(b => b.Count > 0).Select(b => b.Count > 1 ? DateTimeOffset.MinValue : _rotation.DueAt(b[0].Records, b[0].OpenedAt))
-            .Order().Cast<DateTimeOffset?>().FirstOrDefault();
+            .Cast<DateTimeOffset?>().Min();
 
     public void Describe(Activity span, TopicPartition partition, long offset)
     {

@@ -91,8 +91,7 @@ public sealed partial class SourceOptions : IValidatedOptions
         if (!Enum.IsDefined(Mode)) yield return $"{section}:Mode must be Cdc, Incrementing or TimestampIncrementing (got {Mode}).";
         if (SqlIdentifier.IsValid(Table))
         {
-            if (!SqlIdentifier.IsValid(PublicationName))
-                yield return $"{section}:Publication '{PublicationName}' is not a valid identifier: use 1-63 letters, digits or '_', not starting with a digit.";
+            foreach (var m in Check.Identifier($"{section}:Publication", PublicationName)) yield return m;
             if (!SlotPattern().IsMatch(SlotName))
                 yield return $"{section}:Slot '{SlotName}' is not a valid replication slot name: use 1-63 lower-case letters, digits or '_'.";
         }

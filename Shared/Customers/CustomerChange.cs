@@ -1,7 +1,7 @@
-using System.Buffers.Text;
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Confluent.Kafka;
+using KafkaPipeline.Shared.Sinks;
 
 namespace KafkaPipeline.Shared.Customers;
 
@@ -23,7 +23,7 @@ public readonly record struct CustomerChange(long Id, bool Deleted, string? Firs
         var commitTime = ChangeHeaders.ReadCommitTime(message.Headers);
         if (message.Value is null)
         {
-            if (message.Key is not { } key || !Utf8Parser.TryParse(key, out long id, out var used) || used != key.Length || id <= 0)
+            if (!SinkRecordReader.TryParseId(message.Key, out var id))
             {
                 error = "a tombstone without a numeric user id as key";
                 return null;

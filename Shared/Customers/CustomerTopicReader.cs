@@ -19,6 +19,7 @@ public sealed class CustomerTopicReader(KafkaClients kafka, string topic, Custom
 {
     private static readonly TimeSpan s_metadataRefresh = TimeSpan.FromSeconds(30);
     private readonly Dictionary<int, long> _startHigh = [];
+    private long _atStart; // the sum of _startHigh: read after every message
     private readonly Dictionary<int, long> _next = [];
     private volatile ReaderProgress _progress = new(false, 0, 0);
     private long _read;
@@ -105,9 +106,10 @@ public sealed class CustomerTopicReader(KafkaClients kafka, string topic, Custom
         foreach (var p in added)
         {
             _startHigh[p] = consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(5)).High.Value;
+            _atStart += _startHigh[p];
             _next[p] = 0;
         }
-        if (!_progress.CaughtUp) tally.Reserve(_startHigh.Values.Sum());
+        if (!_progress.CaughtUp) tally.Reserve(_atStart);
         consumer.IncrementalAssign(added.Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
         logger.LogInformation("Reading {Topic} partitions {Partitions} from the beginning ({Messages} messages to replay)",
             topic, string.Join(",", added), added.Sum(p => _startHigh[p]));
@@ -117,7 +119,7 @@ public sealed class CustomerTopicReader(KafkaClients kafka, string topic, Custom
     private void UpdateProgress()
     {
         // Offsets below the low watermark (deleted by retention) are skipped by the consumer: positions, not counts.
-        var caughtUp = _next.Count > 0 && _startHigh.All(h => _next.GetValueOrDefault(h.Key) >= h.Value);
+        var caughtUp = _next.Count > 0 && ReachedStartEverywhere();
         if (caughtUp && !_progress.CaughtUp)
         {
             tally.ForgetLastChange();
@@ -128,6 +130,16 @@ public sealed class CustomerTopicReader(KafkaClients kafka, string topic, Custom
             logger.LogInformation("Caught up with {Topic}: {Read} messages read, {Customers} customers; managed heap {HeapMb:F1} MB after a full collection",
                 topic, _read, tally.Snapshot().Customers, GC.GetGCMemoryInfo().HeapSizeBytes / 1048576.0);
         }
-        _progress = new ReaderProgress(caughtUp, _read, _startHigh.Values.Sum());
+        _progress = new ReaderProgress(caughtUp, _read, _atStart);
+    }
+
+    // Called for every message: a plain loop, no LINQ.
+    private bool ReachedStartEverywhere()
+    {
+        foreach (var (partition, high) in _startHigh)
+        {
+            if (_next.GetValueOrDefault(partition) < high) return false;
+        }
+        return true;
     }
 }

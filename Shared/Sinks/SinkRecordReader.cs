@@ -49,7 +49,8 @@ public static class SinkRecordReader
         return new SinkRecord(message, user.Id, user, version, user.UpdatedAt) { CommitTime = commitTime };
     }
 
-    private static bool TryParseId(byte[]? key, out long id)
+    /// <summary>The message key as a user id: its decimal digits, the whole key, above 0.</summary>
+    internal static bool TryParseId(byte[]? key, out long id)
     {
         id = 0;
         return key is not null && Utf8Parser.TryParse(key, out id, out var consumed) && consumed == key.Length && id > 0;
