@@ -45,7 +45,7 @@ public sealed class SourceWorker(
         }
 
         var tail = await StartupRetry.WaitForAsync($"Kafka topic {_options.Topic} (ConnectionStrings:kafka)",
-            c => Task.Run(() => TopicTail.Read(kafka.BootstrapServers, _options.Topic, reader.PositionOf, TimeSpan.FromSeconds(10)), c),
+            c => Task.Run(() => TopicTail.Read(kafka.Clients, _options.Topic, reader.PositionOf, TimeSpan.FromSeconds(10)), c),
             logger, ct);
 
         var position = await offsets.LoadAsync(ct) ?? SourcePosition.Start;
@@ -134,7 +134,8 @@ public sealed class SourceKafka(KafkaClients kafka) : IDisposable
     private readonly IProducer<byte[], byte[]?> _producer =
         kafka.Producer<byte[], byte[]?>("source-service", c => c.DeliveryReportFields = "status").Build();
 
-    public string BootstrapServers { get; } = kafka.BootstrapServers;
+    /// <summary>The cluster's clients, for the readers of what the topic already holds.</summary>
+    public KafkaClients Clients { get; } = kafka;
 
     public static byte[] KeyFor(long id) => Encoding.UTF8.GetBytes(id.ToString(CultureInfo.InvariantCulture));
 

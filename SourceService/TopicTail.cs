@@ -14,11 +14,10 @@ public sealed class TopicTail
     public required IReadOnlyDictionary<int, SourcePosition> LastPositions { get; init; }
     public required bool IsEmpty { get; init; }
 
-    public static TopicTail Read(string bootstrapServers, string topic, Func<UserRecord, SourcePosition> positionOf, TimeSpan timeout)
+    public static TopicTail Read(KafkaClients kafka, string topic, Func<UserRecord, SourcePosition> positionOf, TimeSpan timeout)
     {
-        var partitions = ReadPartitionCount(bootstrapServers, topic, timeout);
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(
-            KafkaSettings.Consumer(bootstrapServers, groupId: "source-tail-reader", clientId: "source-tail-reader")).Build();
+        var partitions = ReadPartitionCount(kafka.BootstrapServers, topic, timeout);
+        using var consumer = kafka.Consumer<byte[]?, byte[]?>(groupId: "source-tail-reader", clientId: "source-tail-reader").Build();
 
         var last = new Dictionary<int, SourcePosition>();
         var isEmpty = true;

@@ -31,7 +31,6 @@ public sealed class CdcWorker(
 {
     private readonly SourceOptions _options = options.Value;
     private readonly string _postgres = ConnectionNames.Require(configuration, ConnectionNames.Postgres);
-    private readonly string _kafka = kafkaClients.BootstrapServers;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -96,7 +95,7 @@ public sealed class CdcWorker(
         var setup = new CdcSetup(db, _options);
         await setup.CheckServerAsync(ct);
         await setup.EnsurePublicationAsync(ct);
-        var partitions = await Task.Run(() => TopicTail.ReadPartitionCount(_kafka, _options.Topic, TimeSpan.FromSeconds(10)), ct);
+        var partitions = await Task.Run(() => TopicTail.ReadPartitionCount(kafkaClients.BootstrapServers, _options.Topic, TimeSpan.FromSeconds(10)), ct);
 
         var slot = await setup.ReadSlotAsync(ct);
         var snapshotPoint = await state.LoadAsync(ct);
@@ -130,7 +129,7 @@ public sealed class CdcWorker(
             await using (var connection = await snapshot.OpenAsync(created.SnapshotName!, ct))
             {
                 var clock = Stopwatch.StartNew();
-                var topicState = await Task.Run(() => IsEmpty(partitions) ? null : TopicState.Read(_kafka, _options.Topic, partitions, ct), ct);
+                var topicState = await Task.Run(() => TopicState.Read(kafkaClients, _options.Topic, partitions, ct), ct);
                 var rows = await snapshot.PublishAsync(connection, consistentPoint, topicState, publisher, tracker, ct);
                 logger.LogInformation("Snapshot of {Rows} rows took {Seconds:F1} s ({Rate:F0} rows/s)", rows, clock.Elapsed.TotalSeconds, rows / clock.Elapsed.TotalSeconds);
             }
@@ -152,17 +151,6 @@ public sealed class CdcWorker(
         }
         await first;
         throw new IOException("the change stream ended");
-    }
-
-    private bool IsEmpty(int partitions)
-    {
-        using var consumer = new ConsumerBuilder<byte[], byte[]>(KafkaSettings.Consumer(_kafka, "source-state-reader", "source-state-reader")).Build();
-        for (var p = 0; p < partitions; p++)
-        {
-            var marks = consumer.QueryWatermarkOffsets(new TopicPartition(_options.Topic, p), TimeSpan.FromSeconds(10));
-            if (marks.High > marks.Low) return false;
-        }
-        return true;
     }
 
     private async Task OpenReplicationAsync(LogicalReplicationConnection replication, CancellationToken ct)
@@ -213,7 +201,7 @@ public sealed class CdcWorker(
             if (publisher.Tail is null)
             {
                 // The slot streams to us, so no other source can write now: read what Kafka already holds.
-                publisher.Tail = await Task.Run(() => ChangeTail.Read(_kafka, _options.Topic, partitions, TimeSpan.FromSeconds(30)), ct);
+                publisher.Tail = await Task.Run(() => ChangeTail.Read(kafkaClients, _options.Topic, partitions, TimeSpan.FromSeconds(30)), ct);
                 logger.LogInformation("Slot {Slot} streams to this source; Kafka already holds up to {Tail}", _options.SlotName,
                     publisher.Tail.Last.Count == 0 ? "nothing of this stream" : string.Join(", ", publisher.Tail.Last.OrderBy(p => p.Key).Select(p => $"partition {p.Key}: {p.Value}")));
                 streaming();

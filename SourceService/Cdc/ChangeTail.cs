@@ -50,10 +50,9 @@ public sealed class ChangeTail
             : null;
     }
 
-    public static ChangeTail Read(string bootstrapServers, string topic, int partitions, TimeSpan timeout)
+    public static ChangeTail Read(KafkaClients kafka, string topic, int partitions, TimeSpan timeout)
     {
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(
-            KafkaSettings.Consumer(bootstrapServers, groupId: "source-tail-reader", clientId: "source-tail-reader")).Build();
+        using var consumer = kafka.Consumer<byte[]?, byte[]?>(groupId: "source-tail-reader", clientId: "source-tail-reader").Build();
         var last = new Dictionary<int, StreamPosition>();
         for (var p = 0; p < partitions; p++)
         {

@@ -15,10 +15,10 @@ namespace KafkaPipeline.SourceService.Cdc;
 /// </summary>
 public static class TopicState
 {
-    public static Dictionary<long, UInt128> Read(string bootstrapServers, string topic, int partitions, CancellationToken ct)
+    /// <returns>Null when no partition holds a message (a new topic: nothing to compare against).</returns>
+    public static Dictionary<long, UInt128>? Read(KafkaClients kafka, string topic, int partitions, CancellationToken ct)
     {
-        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(
-            KafkaSettings.Consumer(bootstrapServers, groupId: "source-state-reader", clientId: "source-state-reader")).Build();
+        using var consumer = kafka.Consumer<byte[]?, byte[]?>(groupId: "source-state-reader", clientId: "source-state-reader").Build();
         var latest = new Dictionary<long, UInt128>();
         var pending = new Dictionary<int, long>();
         var assignment = new List<TopicPartitionOffset>();
@@ -29,6 +29,7 @@ public static class TopicState
             pending[p] = marks.High.Value;
             assignment.Add(new TopicPartitionOffset(topic, p, marks.Low));
         }
+        if (assignment.Count == 0) return null;
         consumer.Assign(assignment);
         while (pending.Count > 0)
         {
