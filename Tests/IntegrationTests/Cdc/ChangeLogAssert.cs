@@ -17,7 +17,9 @@ public static class ChangeLogAssert
         IReadOnlyList<TopicMessage> topic, IReadOnlyDictionary<long, List<CommittedChange>> audit, IReadOnlyDictionary<long, UserRecord> table)
     {
         var events = new Dictionary<long, List<(TopicMessage Message, string Op)>>();
-        var positions = new HashSet<(ulong, long)>();
+        // An event is (commit LSN, change LSN, index): the snapshot's rows carry the consistent point as commit LSN and change
+        // LSN 0, and the first streamed transaction may commit exactly at the consistent point with indexes from 0 too.
+        var positions = new HashSet<(ulong, ulong, long)>();
         foreach (var m in topic.OrderBy(m => m.Partition).ThenBy(m => m.Offset))
         {
             var where = $"{m.Partition}@{m.Offset} (key {m.KeyText})";
@@ -30,7 +32,7 @@ public static class ChangeLogAssert
             var version = ChangeHeaders.ReadVersion(m.Headers);
             var index = ChangeHeaders.ReadTxIndex(m.Headers);
             Assert.True(version.HasLsn && index is not null && ChangeHeaders.ReadCommitTime(m.Headers) is not null, $"{where}: LSN, index or commit time header missing");
-            Assert.True(positions.Add((version.CommitLsn, index!.Value)), $"{where}: event {version}#{index} is in the topic twice");
+            Assert.True(positions.Add((version.CommitLsn, version.ChangeLsn, index!.Value)), $"{where}: event {version}#{index} is in the topic twice");
             if (!events.TryGetValue(id, out var list)) events[id] = list = [];
             list.Add((m, op!));
         }
