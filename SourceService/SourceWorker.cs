@@ -141,6 +141,22 @@ public sealed class SourceKafka(KafkaClients kafka) : IDisposable
 
     public static int PartitionFor(long id, int partitionCount) => Murmur2Partitioner.Partition(KeyFor(id), partitionCount);
 
+    /// <summary>
+    /// The "source publish" span of one user, continuing the trace its writer started (or a new one when the row has
+    /// none), with its context in <paramref name="headers"/>. Not left as Activity.Current: the caller stops it on the ack.
+    /// </summary>
+    public static Activity? StartPublish(string topic, long id, string? traceParent, Headers headers)
+    {
+        var activity = PipelineTelemetry.Source.StartActivity("source publish", ActivityKind.Producer, PipelineTelemetry.ParseTraceParent(traceParent));
+        Activity.Current = null;
+        activity?.SetTag("messaging.system", "kafka");
+        activity?.SetTag("messaging.destination.name", topic);
+        activity?.SetTag("user.id", id);
+        if (activity is not null) PipelineTelemetry.Inject(activity, headers);
+        else PipelineTelemetry.Inject(traceParent, headers);
+        return activity;
+    }
+
     public async Task PublishAsync(string topic, int partitionCount, IReadOnlyList<SourceRow> rows, CancellationToken ct)
     {
         if (rows.Count == 0) return;
@@ -151,16 +167,8 @@ public sealed class SourceKafka(KafkaClients kafka) : IDisposable
         for (var i = 0; i < rows.Count; i++)
         {
             var row = rows[i];
-            // Continue the trace the generator started (or start one when the row has none).
-            var parent = PipelineTelemetry.ParseTraceParent(row.TraceParent);
-            var activity = activities[i] = PipelineTelemetry.Source.StartActivity("source publish", ActivityKind.Producer, parent);
-            Activity.Current = null;
-            activity?.SetTag("messaging.system", "kafka");
-            activity?.SetTag("messaging.destination.name", topic);
-            activity?.SetTag("user.id", row.User.Id);
             var headers = new Headers();
-            if (activity is not null) PipelineTelemetry.Inject(activity, headers);
-            else PipelineTelemetry.Inject(row.TraceParent, headers);
+            activities[i] = StartPublish(topic, row.User.Id, row.TraceParent, headers);
 
             var key = KeyFor(row.User.Id);
             var partition = new TopicPartition(topic, Murmur2Partitioner.Partition(key, partitionCount));

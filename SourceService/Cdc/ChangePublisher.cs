@@ -33,17 +33,9 @@ public sealed class ChangePublisher(SourceKafka kafka, string topic, int partiti
             return;
         }
 
-        // Continue the trace the writer started (or start one when the row has none).
-        var activity = PipelineTelemetry.Source.StartActivity("source publish", ActivityKind.Producer,
-            PipelineTelemetry.ParseTraceParent(change.TraceParent));
-        Activity.Current = null;
-        activity?.SetTag("messaging.system", "kafka");
-        activity?.SetTag("messaging.destination.name", topic);
-        activity?.SetTag("user.id", change.Id);
-        activity?.SetTag("db.operation", change.Op);
         var headers = new Headers();
-        if (activity is not null) PipelineTelemetry.Inject(activity, headers);
-        else PipelineTelemetry.Inject(change.TraceParent, headers);
+        var activity = SourceKafka.StartPublish(topic, change.Id, change.TraceParent, headers);
+        activity?.SetTag("db.operation", change.Op);
         _headers.Write(headers, change.Op, change.Version, change.CommitTime, change.TxIndex);
 
         tracker.Sent(tx);
