@@ -30,11 +30,7 @@ public static class DashboardApp
         builder.AddKafkaClients();
 
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<CustomerTally>();
-        builder.Services.AddSingleton(sp => new CustomerTopicReader(sp.GetRequiredService<KafkaClients>(),
-            sp.GetRequiredService<IOptions<DashboardOptions>>().Value.Topic,
-            sp.GetRequiredService<CustomerTally>(), sp.GetRequiredService<ILogger<CustomerTopicReader>>()));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<CustomerTopicReader>());
+        builder.Services.AddCustomerTopicReader(sp => sp.GetRequiredService<IOptions<DashboardOptions>>().Value.Topic);
         builder.Services.AddSingleton(_ => CountryCodes.Load(Path.Combine(AppContext.BaseDirectory, "countries")));
         builder.Services.AddSingleton<LiveUpdates>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LiveUpdates>());

@@ -23,12 +23,9 @@ public static class MonitorApp
         builder.Services.AddHealthChecks().AddMySql(mysql).AddS3();
         // The bucket's key prefix is the S3 sink's own setting (S3Sink:TopicsDir), so both read the one value.
         var topicsDir = builder.Configuration["S3Sink:TopicsDir"] is { Length: > 0 } dir ? dir : "topics";
-        static string Topic(IServiceProvider sp) =>
-            sp.GetRequiredService<IOptions<MonitorOptions>>().Value is var o ? TopicNames.ForTable(o.TopicPrefix, o.Table) : "";
+        static string Topic(IServiceProvider sp) => sp.GetRequiredService<IOptions<MonitorOptions>>().Value.Topic;
         // The countries come from the same topic reader and tally as the Dashboard's, not from a GROUP BY every tick.
-        builder.Services.AddSingleton<CustomerTally>();
-        builder.Services.AddHostedService(sp => new CustomerTopicReader(sp.GetRequiredService<KafkaClients>(), Topic(sp),
-            sp.GetRequiredService<CustomerTally>(), sp.GetRequiredService<ILogger<CustomerTopicReader>>()));
+        builder.Services.AddCustomerTopicReader(Topic);
         builder.Services.AddSingleton(sp =>
         {
             var s3 = sp.GetRequiredService<IOptions<S3Options>>().Value;

@@ -10,6 +10,7 @@ public sealed class MonitorOptions : IValidatedOptions
     public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(5);
     public string Table { get; set; } = "users";
     public string TopicPrefix { get; set; } = "P_";
+    public string Topic => TopicNames.ForTable(TopicPrefix, Table);
 
     public IEnumerable<string> Validate(string section)
     {
