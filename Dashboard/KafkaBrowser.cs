@@ -35,9 +35,7 @@ public sealed class KafkaBrowser : IDisposable
 
     public async Task<ClusterView> ClusterAsync(CancellationToken ct)
     {
-        var metadata = await Task.Run(() => _admin.GetMetadata(s_timeout), ct);
-        var topics = metadata.Topics.Where(t => !t.Topic.StartsWith("__", StringComparison.Ordinal))
-            .OrderBy(t => t.Topic, StringComparer.Ordinal).ToList();
+        var (metadata, topics) = await UserTopicsAsync(ct);
         var marks = await WatermarksAsync(topics.SelectMany(t => t.Partitions.Select(p => new TopicPartition(t.Topic, p.PartitionId))), ct);
         return new ClusterView(
             [.. metadata.Brokers.OrderBy(b => b.BrokerId).Select(b => new BrokerView(b.BrokerId, b.Host, b.Port))],
@@ -52,9 +50,8 @@ public sealed class KafkaBrowser : IDisposable
     /// <summary>Each configured group's committed offset and lag per partition, for the topics it has committed on.</summary>
     public async Task<IReadOnlyList<GroupView>> GroupsAsync(CancellationToken ct)
     {
-        var metadata = await Task.Run(() => _admin.GetMetadata(s_timeout), ct);
-        var partitions = metadata.Topics.Where(t => !t.Topic.StartsWith("__", StringComparison.Ordinal))
-            .SelectMany(t => t.Partitions.Select(p => new TopicPartition(t.Topic, p.PartitionId))).ToList();
+        var (_, topics) = await UserTopicsAsync(ct);
+        var partitions = topics.SelectMany(t => t.Partitions.Select(p => new TopicPartition(t.Topic, p.PartitionId))).ToList();
         var marks = await WatermarksAsync(partitions, ct);
         var groups = new List<GroupView>();
         foreach (var group in _options.GroupsShown)
@@ -133,14 +130,23 @@ public sealed class KafkaBrowser : IDisposable
         return new MessagesView(tp.Topic, tp.Partition.Value, marks.Low.Value, marks.High.Value, from, messages);
     }
 
+    /// <summary>The cluster's metadata and its topics but the internal ones (__consumer_offsets...), by name.</summary>
+    private async Task<(Metadata Metadata, List<TopicMetadata> Topics)> UserTopicsAsync(CancellationToken ct)
+    {
+        var metadata = await Task.Run(() => _admin.GetMetadata(s_timeout), ct);
+        return (metadata, metadata.Topics.Where(t => !t.Topic.StartsWith("__", StringComparison.Ordinal))
+            .OrderBy(t => t.Topic, StringComparer.Ordinal).ToList());
+    }
+
     private async Task<Dictionary<TopicPartition, (long Low, long High)>> WatermarksAsync(IEnumerable<TopicPartition> partitions, CancellationToken ct)
     {
         var list = partitions.ToList();
         var result = new Dictionary<TopicPartition, (long, long)>();
         if (list.Count == 0) return result;
         var options = new ListOffsetsOptions { RequestTimeout = s_timeout };
-        var low = await _admin.ListOffsetsAsync(list.Select(tp => new TopicPartitionOffsetSpec { TopicPartition = tp, OffsetSpec = OffsetSpec.Earliest() }), options);
-        var high = await _admin.ListOffsetsAsync(list.Select(tp => new TopicPartitionOffsetSpec { TopicPartition = tp, OffsetSpec = OffsetSpec.Latest() }), options);
+        var lowTask = _admin.ListOffsetsAsync(list.Select(tp => new TopicPartitionOffsetSpec { TopicPartition = tp, OffsetSpec = OffsetSpec.Earliest() }), options);
+        var highTask = _admin.ListOffsetsAsync(list.Select(tp => new TopicPartitionOffsetSpec { TopicPartition = tp, OffsetSpec = OffsetSpec.Latest() }), options);
+        var (low, high) = (await lowTask, await highTask);
         ct.ThrowIfCancellationRequested();
         var highs = high.ResultInfos.ToDictionary(r => r.TopicPartitionOffsetError.TopicPartition, r => r.TopicPartitionOffsetError.Offset.Value);
         foreach (var r in low.ResultInfos)
@@ -151,13 +157,15 @@ public sealed class KafkaBrowser : IDisposable
         return result;
     }
 
+    private static readonly UTF8Encoding s_strictUtf8 = new(false, throwOnInvalidBytes: true);
+
     /// <summary>UTF-8 text when the bytes are valid UTF-8, else base64 marked as such.</summary>
     private static string? Text(byte[]? bytes)
     {
         if (bytes is null) return null;
         try
         {
-            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes);
+            return s_strictUtf8.GetString(bytes);
         }
         catch (DecoderFallbackException)
         {
