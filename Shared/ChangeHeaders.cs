@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
+using KafkaPipeline.Shared.Contract;
 using NpgsqlTypes;
 
 namespace KafkaPipeline.Shared;
@@ -72,21 +73,55 @@ public static class ChangeHeaders
     /// share one log record. The source uses it to skip what Kafka already holds after a crash.
     /// </summary>
     public const string TxIndex = "source.tx_index";
+    /// <summary>The schema-qualified table the row belongs to ("public.users").</summary>
+    public const string Table = "source.table";
+    /// <summary>PostgreSQL's transaction id (decimal); absent for snapshot rows.</summary>
+    public const string TxId = "source.txid";
+    /// <summary>
+    /// The history the positions belong to (<see cref="SourceEpoch"/>): LSNs are compared only within one epoch, and a
+    /// higher epoch is newer than any position of a lower one.
+    /// </summary>
+    public const string Epoch = "source.epoch";
+    /// <summary>
+    /// JSON array of the columns an update left unchanged and did not send (large TOASTed values under REPLICA IDENTITY
+    /// DEFAULT): the payload holds Debezium's placeholder for them; a sink keeps what it stored.
+    /// </summary>
+    public const string Unchanged = "source.unchanged";
 
-    public static void Write(Headers headers, string op, SourceVersion version, DateTime commitTimeUtc, long? txIndex = null)
-    {
-        PipelineHeaders.SetString(headers, Op, op);
-        PipelineHeaders.SetString(headers, CommitLsn, SourceVersion.FormatLsn(version.CommitLsn));
-        PipelineHeaders.SetString(headers, ChangeLsn, SourceVersion.FormatLsn(version.ChangeLsn));
-        PipelineHeaders.SetString(headers, CommitTime, FormatTime(commitTimeUtc));
-        if (txIndex is { } i) PipelineHeaders.SetString(headers, TxIndex, i.ToString(CultureInfo.InvariantCulture));
-    }
+    /// <summary>Writes the change headers of <paramref name="change"/> (tests and tools; the source uses <see cref="ChangeHeaderWriter"/>).</summary>
+    public static void Write(Headers headers, ChangeMetadata change) => new ChangeHeaderWriter().Write(headers, change);
+
+    public static void Write(Headers headers, string op, SourceVersion version, DateTime commitTimeUtc, long? txIndex = null) =>
+        Write(headers, new ChangeMetadata(op, version, commitTimeUtc, txIndex));
 
     /// <summary>The event's ordinal within its transaction, or null when the record carries none.</summary>
     public static long? ReadTxIndex(Headers? headers) =>
         long.TryParse(PipelineHeaders.GetString(headers, TxIndex), NumberStyles.None, CultureInfo.InvariantCulture, out var i) ? i : null;
 
     public static string? ReadOp(Headers? headers) => PipelineHeaders.GetString(headers, Op);
+
+    public static string? ReadTable(Headers? headers) => PipelineHeaders.GetString(headers, Table);
+
+    public static long? ReadTxId(Headers? headers) =>
+        long.TryParse(PipelineHeaders.GetString(headers, TxId), NumberStyles.None, CultureInfo.InvariantCulture, out var x) ? x : null;
+
+    /// <summary>The record's epoch, or <see cref="SourceEpoch.None"/> when it carries none (or one that does not parse).</summary>
+    public static SourceEpoch ReadEpoch(Headers? headers) =>
+        SourceEpoch.TryParse(PipelineHeaders.GetString(headers, Epoch), out var epoch) ? epoch : SourceEpoch.None;
+
+    /// <summary>The columns the <see cref="Unchanged"/> header names, or null when it is absent or not a JSON array of names.</summary>
+    public static IReadOnlyList<string>? ReadUnchanged(Headers? headers)
+    {
+        if (headers is null || !headers.TryGetLastBytes(Unchanged, out var bytes) || bytes is null) return null;
+        try
+        {
+            return System.Text.Json.JsonSerializer.Deserialize(bytes, ContractJson.Default.StringArray);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or NotSupportedException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>The record's version, or <see cref="SourceVersion.None"/> when it carries none (polling modes).</summary>
     public static SourceVersion ReadVersion(Headers? headers) =>
@@ -107,29 +142,64 @@ public static class ChangeHeaders
             .ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture);
 }
 
+/// <summary>What the headers of one change event say (<see cref="ChangeHeaders"/>); null members are not written.</summary>
+public readonly record struct ChangeMetadata(
+    string Op,
+    SourceVersion Version,
+    DateTime CommitTimeUtc,
+    long? TxIndex = null,
+    string? Table = null,
+    long? TxId = null,
+    SourceEpoch Epoch = default,
+    IReadOnlyCollection<string>? Unchanged = null);
+
 /// <summary>
 /// Writes the change headers of a stream of events into new <see cref="Headers"/>, encoding the values that repeat from
-/// one event to the next (the op, a transaction's commit LSN and time, a multi-row insert's change LSN) only once. Same
-/// names and formats as <see cref="ChangeHeaders.Write"/>. Not thread-safe: one per producing loop.
+/// one event to the next (the op, the table, the epoch, a transaction's commit LSN, time and id, a multi-row insert's
+/// change LSN) only once. Not thread-safe: one per producing loop.
 /// </summary>
 public sealed class ChangeHeaderWriter
 {
-    private readonly Dictionary<string, byte[]> _ops = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, byte[]> _texts = new(StringComparer.Ordinal);
     private (ulong Lsn, byte[] Bytes) _commitLsn = (ulong.MaxValue, []);
     private (ulong Lsn, byte[] Bytes) _changeLsn = (ulong.MaxValue, []);
     private (DateTime Time, byte[] Bytes) _commitTime = (DateTime.MinValue, []);
+    private (long Id, byte[] Bytes) _txId = (long.MinValue, []);
+    private (SourceEpoch Epoch, byte[] Bytes) _epoch = (default, []);
 
-    public void Write(Headers headers, string op, SourceVersion version, DateTime commitTimeUtc, long txIndex)
+    public void Write(Headers headers, ChangeMetadata change)
     {
-        if (!_ops.TryGetValue(op, out var opBytes)) _ops[op] = opBytes = Encoding.UTF8.GetBytes(op);
+        var version = change.Version;
         if (_commitLsn.Lsn != version.CommitLsn) _commitLsn = (version.CommitLsn, Encoding.UTF8.GetBytes(SourceVersion.FormatLsn(version.CommitLsn)));
         if (_changeLsn.Lsn != version.ChangeLsn) _changeLsn = (version.ChangeLsn, Encoding.UTF8.GetBytes(SourceVersion.FormatLsn(version.ChangeLsn)));
-        if (_commitTime.Time != commitTimeUtc) _commitTime = (commitTimeUtc, Encoding.UTF8.GetBytes(ChangeHeaders.FormatTime(commitTimeUtc)));
+        if (_commitTime.Time != change.CommitTimeUtc) _commitTime = (change.CommitTimeUtc, Encoding.UTF8.GetBytes(ChangeHeaders.FormatTime(change.CommitTimeUtc)));
         // New headers hold none of these yet: Add, not SetString.
-        headers.Add(ChangeHeaders.Op, opBytes);
+        headers.Add(ChangeHeaders.Op, Text(change.Op));
         headers.Add(ChangeHeaders.CommitLsn, _commitLsn.Bytes);
         headers.Add(ChangeHeaders.ChangeLsn, _changeLsn.Bytes);
         headers.Add(ChangeHeaders.CommitTime, _commitTime.Bytes);
-        headers.Add(ChangeHeaders.TxIndex, Encoding.UTF8.GetBytes(txIndex.ToString(CultureInfo.InvariantCulture)));
+        if (change.TxIndex is { } index) headers.Add(ChangeHeaders.TxIndex, Encoding.UTF8.GetBytes(index.ToString(CultureInfo.InvariantCulture)));
+        if (change.Table is { } table) headers.Add(ChangeHeaders.Table, Text(table));
+        if (change.TxId is { } txId)
+        {
+            if (_txId.Id != txId) _txId = (txId, Encoding.UTF8.GetBytes(txId.ToString(CultureInfo.InvariantCulture)));
+            headers.Add(ChangeHeaders.TxId, _txId.Bytes);
+        }
+        if (!change.Epoch.IsNone)
+        {
+            if (_epoch.Epoch != change.Epoch) _epoch = (change.Epoch, Encoding.UTF8.GetBytes(change.Epoch.ToString()));
+            headers.Add(ChangeHeaders.Epoch, _epoch.Bytes);
+        }
+        if (change.Unchanged is { Count: > 0 } unchanged)
+            headers.Add(ChangeHeaders.Unchanged, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes([.. unchanged], ContractJson.Default.StringArray));
+    }
+
+    // Ops and table names repeat: one byte array each (bounded: a stream names few tables).
+    private byte[] Text(string text)
+    {
+        if (_texts.TryGetValue(text, out var bytes)) return bytes;
+        bytes = Encoding.UTF8.GetBytes(text);
+        if (_texts.Count < 1024) _texts[text] = bytes;
+        return bytes;
     }
 }

@@ -36,10 +36,11 @@ public sealed class ProtectionOptions : IValidatedOptions
 }
 
 /// <summary>
-/// Replaces the protected fields of a JSON object by "hmac-sha256:&lt;hex&gt;" of their value, in place: every other byte
-/// of the document stays as it was (the lake keeps the record as produced, but for the pseudonyms). Values that are not
-/// JSON at all can be sealed (AES-256-GCM with a key derived from the same secret) so that they travel without clear
-/// private data but can still be read back by whoever holds the key.
+/// Replaces protected fields by "hmac-sha256:&lt;hex&gt;" of their value: in the lake's lines, the dead-letter topic and the
+/// topic browser. A field is protected whatever its case ("SSN" as "ssn"), its JSON type (a number or an object is
+/// hashed over its JSON text) and its depth; every other byte of a document stays as it was. Values that are not JSON at
+/// all can be sealed (AES-256-GCM with a key derived from the same secret) so that they travel without clear private data
+/// but can still be read back by whoever holds the key.
 /// </summary>
 public sealed class FieldProtector(ProtectionOptions options)
 {
@@ -49,52 +50,71 @@ public sealed class FieldProtector(ProtectionOptions options)
     private readonly byte[] _key = Encoding.UTF8.GetBytes(options.Key);
     private readonly byte[] _sealKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, Encoding.UTF8.GetBytes(options.Key), 32,
         info: "kafkapipeline seal v1"u8.ToArray());
-    private readonly HashSet<string> _fields = new(options.Fields, StringComparer.Ordinal);
-    private readonly byte[][] _fieldNames = [.. options.Fields.Select(f => Encoding.UTF8.GetBytes(f))];
+    private readonly HashSet<string> _fields = new(options.Fields, StringComparer.OrdinalIgnoreCase);
 
     public IReadOnlyCollection<string> Fields => _fields;
 
+    /// <summary>True when <paramref name="field"/> is protected (names compare case-insensitively).</summary>
+    public bool IsProtected(string field) => _fields.Contains(field);
+
     /// <summary>The keyed hash of one value, as stored in place of the clear text.</summary>
-    public string Hash(string value) =>
-        Prefix + Convert.ToHexStringLower(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(value)));
+    public string Hash(string value) => Hash(Encoding.UTF8.GetBytes(value));
+
+    /// <summary>The keyed hash of a value's UTF-8 bytes (a string's text, or another value's JSON text).</summary>
+    public string Hash(ReadOnlySpan<byte> utf8) => Prefix + Convert.ToHexStringLower(HMACSHA256.HashData(_key, utf8));
 
     /// <summary>
-    /// The JSON document with every protected top-level string field replaced by its hash (values already hashed are
-    /// left alone). Anything that is not a JSON object comes back unchanged: the caller decides what invalid input
-    /// means, but no clear value of a valid record leaves through here.
+    /// The JSON document with every protected field's value replaced by its hash (values already hashed are left
+    /// alone). Anything that is not one JSON document comes back unchanged: the caller decides what invalid input means.
     /// </summary>
     public byte[] Protect(byte[] utf8Json) => TryProtect(utf8Json, out var result) ? result : utf8Json;
 
-    /// <summary>False when <paramref name="utf8Json"/> is not one JSON object (then nothing can be located in it).</summary>
+    /// <summary>
+    /// False when <paramref name="utf8Json"/> is not one JSON object, or names a field in a way that cannot be read (then
+    /// nothing can be located in it: seal it instead). In Kafka Connect's envelope the "schema" member is left as it is
+    /// (it names fields, it holds no values).
+    /// </summary>
     public bool TryProtect(byte[] utf8Json, out byte[] result)
     {
         result = utf8Json;
-        List<(int Start, int End, string Clear)> spans = [];
+        List<(int Start, int End, string Hash)> spans = [];
         try
         {
-            var reader = new Utf8JsonReader(utf8Json);
+            var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { MaxDepth = 256 });
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return false;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            while (reader.Read())
             {
-                var field = IsProtected(ref reader);
+                if (reader.TokenType != JsonTokenType.PropertyName) continue;
+                var name = reader.GetString()!;
+                var envelopeSchema = reader.CurrentDepth == 1 && name == "schema";
                 reader.Read();
-                if (field && reader.TokenType == JsonTokenType.String && reader.GetString() is { } clear
-                    && !clear.StartsWith(Prefix, StringComparison.Ordinal))
+                if (envelopeSchema)
                 {
-                    // TokenStartIndex is the opening quote; ValueSpan is the raw (possibly escaped) text between the quotes.
-                    var start = (int)reader.TokenStartIndex;
-                    spans.Add((start, start + reader.ValueSpan.Length + 2, clear));
+                    reader.Skip();
+                    continue;
                 }
-                reader.Skip();
+                if (!_fields.Contains(name) || reader.TokenType == JsonTokenType.Null) continue;
+                var start = (int)reader.TokenStartIndex;
+                string hash;
+                if (reader.TokenType == JsonTokenType.String)
+                {
+                    if (reader.ValueSpan.StartsWith("hmac-sha256:"u8)) continue;
+                    hash = HashString(ref reader);
+                    spans.Add((start, start + reader.ValueSpan.Length + 2, hash)); // ValueSpan: the raw text between the quotes
+                    continue;
+                }
+                reader.Skip(); // an object or array: to its end; a number or boolean: stays put
+                var end = (int)reader.BytesConsumed;
+                spans.Add((start, end, Hash(utf8Json.AsSpan(start, end - start))));
             }
-            if (reader.TokenType != JsonTokenType.EndObject || reader.Read()) return false;
+            if (reader.BytesConsumed != utf8Json.Length) return false;
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
-            return false;
+            return false; // not JSON, or a field name that is not valid Unicode
         }
         if (spans.Count == 0) return true;
-        var hashes = spans.ConvertAll(sp => Encoding.UTF8.GetBytes("\"" + Hash(sp.Clear) + "\""));
+        var hashes = spans.ConvertAll(sp => Encoding.UTF8.GetBytes("\"" + sp.Hash + "\""));
         var output = new byte[utf8Json.Length + hashes.Sum(h => h.Length) - spans.Sum(sp => sp.End - sp.Start)];
         int from = 0, to = 0;
         for (var i = 0; i < spans.Count; i++)
@@ -110,13 +130,18 @@ public sealed class FieldProtector(ProtectionOptions options)
         return true;
     }
 
-    private bool IsProtected(ref Utf8JsonReader reader)
+    // The hash of the string's text, as the lake stores it; a string that is not valid Unicode (a lone surrogate) is
+    // hashed over its raw JSON text instead: protected either way.
+    private string HashString(ref Utf8JsonReader reader)
     {
-        foreach (var name in _fieldNames)
+        try
         {
-            if (reader.ValueTextEquals(name)) return true;
+            return Hash(reader.GetString()!);
         }
-        return false;
+        catch (InvalidOperationException)
+        {
+            return Hash(reader.ValueSpan);
+        }
     }
 
     /// <summary>Encrypts <paramref name="data"/>: "KPS1" + nonce (12) + tag (16) + ciphertext, AES-256-GCM.</summary>

@@ -67,8 +67,9 @@ public static class PipelineHeaders
     /// <summary>How the dead-lettered value is stored: as-received, fields-protected (private fields hashed) or sealed.</summary>
     public const string DlqValueForm = "dlq.value.form";
 
+    /// <summary>The last header of that name as text; null when absent or when its value is null (a stranger's producer may send that).</summary>
     public static string? GetString(Headers? headers, string key) =>
-        headers is not null && headers.TryGetLastBytes(key, out var bytes) ? Encoding.UTF8.GetString(bytes) : null;
+        headers is not null && headers.TryGetLastBytes(key, out var bytes) && bytes is not null ? Encoding.UTF8.GetString(bytes) : null;
 
     public static void SetString(Headers headers, string key, string value)
     {

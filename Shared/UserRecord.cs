@@ -1,11 +1,12 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using KafkaPipeline.Shared.Contract;
+using KafkaPipeline.Shared.Postgres;
 
 namespace KafkaPipeline.Shared;
 
 /// <summary>
-/// One row of the PostgreSQL <c>users</c> table as it travels through Kafka (the value of a <c>P_USERS</c> message).
-/// Field names are the column names; timestamps are ISO-8601 UTC, dates yyyy-MM-dd.
+/// One row of the Generator's PostgreSQL <c>users</c> table (<see cref="UsersSchema"/>): what the Generator writes and
+/// the tests compare. On the topic it travels as a change event (<see cref="UsersEvents"/>).
 /// </summary>
 public sealed record UserRecord
 {
@@ -27,62 +28,68 @@ public sealed record UserRecord
     [JsonIgnore] public SourcePosition Position => new(UpdatedAt, Id);
 }
 
-/// <summary>Source-generated JSON for the record contract (no reflection on the hot path).</summary>
-[JsonSourceGenerationOptions(
-    Converters = [typeof(UtcDateTimeConverter), typeof(IsoDateOnlyConverter)],
-    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
-[JsonSerializable(typeof(UserRecord))]
-public sealed partial class PipelineJson : JsonSerializerContext;
-
-public static class UserRecordJson
+/// <summary>
+/// The users table's change events as the source writes them for the Generator's table (<see cref="UsersSchema"/>):
+/// the schema the source builds from its relation message, and a row's values in it. For the Generator's tests,
+/// benchmarks and tools that produce or read users events without a source; the source itself builds every table's
+/// schema from PostgreSQL (and a test checks it gives these same bytes).
+/// </summary>
+public static class UsersEvents
 {
-    public static byte[] Serialize(UserRecord user) =>
-        JsonSerializer.SerializeToUtf8Bytes(user, PipelineJson.Default.UserRecord);
+    private static readonly (string Column, uint Oid)[] s_columns =
+    [
+        ("id", 20), ("name", 25), ("username", 25), ("sex", 25), ("address", 25), ("mail", 25), ("birthdate", 1082),
+        ("job", 25), ("company", 25), ("ssn", 25), ("residence", 25), ("created_at", 1184), ("updated_at", 1184),
+    ];
 
-    /// <summary>Parses and checks a message value; throws <see cref="InvalidRecordException"/> with the reason.</summary>
-    public static UserRecord Deserialize(ReadOnlySpan<byte> utf8)
+    /// <summary>The schema of public.users (or another table of the same columns).</summary>
+    public static TableSchema SchemaFor(string table = "users", string schema = "public") =>
+        new($"{schema}.{table}", [.. s_columns.Select(c => PgTypes.Field(c.Column, PgTypes.BuiltIn(c.Oid)!, -1, isKey: c.Column == "id"))]);
+
+    public static readonly TableSchema Schema = SchemaFor();
+
+    /// <summary>The row's values in <see cref="Schema"/>'s field order.</summary>
+    public static object?[] Values(UserRecord u) =>
+    [
+        u.Id, u.Name, u.Username, u.Sex, u.Address, u.Mail, ConnectValueJson.FromDate(u.Birthdate), u.Job, u.Company, u.Ssn, u.Residence,
+        ConnectValueJson.FromDateTime(u.CreatedAt), ConnectValueJson.FromDateTime(u.UpdatedAt),
+    ];
+
+    /// <summary>The event value of a users row (Kafka Connect's JSON with schema).</summary>
+    public static byte[] Value(UserRecord u) => ChangeEventWriter.ValueOf(Schema, Values(u));
+
+    /// <summary>The message key: the id's digits.</summary>
+    public static byte[] Key(long id) => System.Text.Encoding.UTF8.GetBytes(id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>A row read back as a users row (fields the row lacks or holds null stay at their defaults).</summary>
+    public static UserRecord ToUser(RowImage row)
     {
-        UserRecord? user;
-        try
+        string Text(string f) => row[f] as string ?? "";
+        DateTime Time(string f) => row[f] is long micros ? DateTime.SpecifyKind(ConnectValueJson.ToDateTime(micros), DateTimeKind.Utc) : default;
+        return new UserRecord
         {
-            user = JsonSerializer.Deserialize(utf8, PipelineJson.Default.UserRecord);
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidRecordException($"value is not a valid user JSON document: {e.Message}", e);
-        }
-        if (user is null) throw new InvalidRecordException("value is JSON null");
-        if (user.Id <= 0) throw new InvalidRecordException($"field 'id' must be a positive integer, got {user.Id}");
-        if (user.UpdatedAt == default) throw new InvalidRecordException("field 'updated_at' is missing");
-        return user;
+            Id = row["id"] is long id ? id : 0,
+            Name = Text("name"),
+            Username = Text("username"),
+            Sex = Text("sex"),
+            Address = Text("address"),
+            Mail = Text("mail"),
+            Birthdate = row["birthdate"] is int days ? ConnectValueJson.ToDate(days) : default,
+            Job = Text("job"),
+            Company = Text("company"),
+            Ssn = Text("ssn"),
+            Residence = Text("residence"),
+            CreatedAt = Time("created_at"),
+            UpdatedAt = Time("updated_at"),
+        };
     }
 }
 
-/// <summary>A record that cannot be processed: it goes to the dead-letter topic with this message.</summary>
+/// <summary>A record that cannot be processed: it goes to the dead-letter topic with this message (never a field's value).</summary>
 public sealed class InvalidRecordException : Exception
 {
     public InvalidRecordException(string message) : base(message) { }
     public InvalidRecordException(string message, Exception inner) : base(message, inner) { }
-}
-
-/// <summary>Writes UTC as "yyyy-MM-ddTHH:mm:ss.ffffffZ" and reads any ISO-8601 form back as UTC.</summary>
-public sealed class UtcDateTimeConverter : JsonConverter<DateTime>
-{
-    public override DateTime Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-        reader.GetDateTimeOffset().UtcDateTime;
-
-    public override void Write(Utf8JsonWriter writer, DateTime value, JsonSerializerOptions options) =>
-        writer.WriteStringValue(DateTime.SpecifyKind(value.Kind == DateTimeKind.Local ? value.ToUniversalTime() : value, DateTimeKind.Utc)
-            .ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture));
-}
-
-public sealed class IsoDateOnlyConverter : JsonConverter<DateOnly>
-{
-    public override DateOnly Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-        DateOnly.ParseExact(reader.GetString() ?? "", "yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
-
-    public override void Write(Utf8JsonWriter writer, DateOnly value, JsonSerializerOptions options) =>
-        writer.WriteStringValue(value.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture));
 }
 
 /// <summary>Where the source is in the table: rows are read in (updated_at, id) order.</summary>

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Confluent.Kafka;
+using KafkaPipeline.Shared.Contract;
 using KafkaPipeline.Shared.Sinks;
 
 namespace KafkaPipeline.Shared.Customers;
@@ -36,13 +37,22 @@ public readonly record struct CustomerChange(long Id, bool Deleted, string? Firs
         }
         catch (JsonException e)
         {
-            error = $"value is not a user JSON document: {e.Message}";
+            error = $"value is not valid JSON (at byte {e.BytePositionInLine})";
+            return null;
+        }
+        catch (Exception e)
+        {
+            // A number that is no id (1.5), text that is not valid Unicode (a lone surrogate), ...: not a user change.
+            error = $"value is not a user change ({e.GetType().Name})";
             return null;
         }
     }
 
-    private static CustomerChange? ReadRow(ReadOnlySpan<byte> json, DateTime? commitTime, out string? error)
+    private static CustomerChange? ReadRow(ReadOnlySpan<byte> value, DateTime? commitTime, out string? error)
     {
+        // The row is the payload of Kafka Connect's envelope; a flat JSON row (a stranger's) is read as it is.
+        var json = value;
+        if (IsEnvelope(value)) json = value[ChangeEventReader.Split(value).Payload];
         var reader = new Utf8JsonReader(json);
         long id = 0;
         string? name = null, residence = null;
@@ -54,7 +64,7 @@ public readonly record struct CustomerChange(long Id, bool Deleted, string? Firs
         }
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
-            if (reader.ValueTextEquals("id"u8)) { reader.Read(); id = reader.TokenType == JsonTokenType.Number ? reader.GetInt64() : 0; }
+            if (reader.ValueTextEquals("id"u8)) { reader.Read(); id = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var n) ? n : 0; }
             else if (reader.ValueTextEquals("name"u8)) { reader.Read(); name = reader.TokenType == JsonTokenType.String ? ReadFirstName(ref reader) : null; }
             else if (reader.ValueTextEquals("residence"u8)) { reader.Read(); residence = reader.TokenType == JsonTokenType.String ? Intern(ref reader) : null; }
             else if (reader.ValueTextEquals("created_at"u8)) { reader.Read(); created = ReadTime(ref reader); }
@@ -69,6 +79,13 @@ public readonly record struct CustomerChange(long Id, bool Deleted, string? Firs
         // Without the CDC source's commit time, updated_at (the start of the writing transaction) stands in.
         return new CustomerChange(id, false, name ?? "", residence, created,
             commitTime ?? (updated == default ? null : updated), commitTime is not null);
+    }
+
+    private static bool IsEnvelope(ReadOnlySpan<byte> value)
+    {
+        var reader = new Utf8JsonReader(value);
+        return reader.Read() && reader.TokenType == JsonTokenType.StartObject && reader.Read()
+            && reader.TokenType == JsonTokenType.PropertyName && (reader.ValueTextEquals("schema"u8) || reader.ValueTextEquals("payload"u8));
     }
 
     private static DateTime ReadTime(ref Utf8JsonReader reader) =>

@@ -64,7 +64,7 @@ public sealed class DeadLetterQueue : IDisposable
     {
         var source = record.Message;
         var headers = new Headers();
-        foreach (var h in source.Message.Headers ?? []) headers.Add(h.Key, h.GetValueBytes());
+        foreach (var h in source.Message.Headers ?? []) headers.Add(h.Key, h.GetValueBytes()); // null values stay null
         var (value, form) = Prepare(source.Message.Value);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqError, record.Error.Message);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqErrorType, record.Error.GetType().Name);
@@ -74,7 +74,11 @@ public sealed class DeadLetterQueue : IDisposable
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqPartition, source.Partition.Value.ToString(CultureInfo.InvariantCulture));
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqOffset, source.Offset.Value.ToString(CultureInfo.InvariantCulture));
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqValueForm, form);
-        await _producer.ProduceAsync(Topic, new Message<byte[]?, byte[]?> { Key = source.Message.Key, Value = value, Headers = headers }, ct);
+        // The original's timestamp, so the DLQ says when the record was produced, not when it failed.
+        await _producer.ProduceAsync(Topic, new Message<byte[]?, byte[]?>
+        {
+            Key = source.Message.Key, Value = value, Headers = headers, Timestamp = source.Message.Timestamp,
+        }, ct);
         PipelineTelemetry.DeadLettered.Add(1, new KeyValuePair<string, object?>("stage", record.Stage));
         return true;
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Confluent.Kafka;
+using KafkaPipeline.Shared.Contract;
 
 namespace KafkaPipeline.Shared.Sinks;
 
@@ -64,22 +65,43 @@ public interface ISinkContext
     void ConfirmOwnership(TopicPartition partition, long offset);
 }
 
-/// <summary>A record handed to a task: a user record (upsert) or a delete (a tombstone), with its source version.</summary>
-public sealed record SinkRecord(ConsumeResult<byte[]?, byte[]?> Message, long Id, UserRecord? User, SourceVersion Version, DateTime VersionTime)
+/// <summary>
+/// What a record's headers say about where it comes from (<see cref="ChangeHeaders"/>): the operation, the table, the
+/// epoch and position in the source's log, the commit time. Records of the polling modes carry no LSN and no epoch.
+/// </summary>
+public sealed record ChangeSource(string? Op, string? Table, SourceEpoch Epoch, SourceVersion Version, long? TxIndex, long? TxId, DateTime? CommitTime)
 {
-    public bool IsDelete => User is null;
+    public static ChangeSource From(Headers? headers) => new(
+        ChangeHeaders.ReadOp(headers), ChangeHeaders.ReadTable(headers), ChangeHeaders.ReadEpoch(headers), ChangeHeaders.ReadVersion(headers),
+        ChangeHeaders.ReadTxIndex(headers), ChangeHeaders.ReadTxId(headers), ChangeHeaders.ReadCommitTime(headers));
+}
+
+/// <summary>
+/// A record handed to a task: a row version (upsert) or a delete (a tombstone), keyed by the message key's text
+/// (<see cref="EventKeys"/>).
+/// </summary>
+public sealed record SinkRecord(ConsumeResult<byte[]?, byte[]?> Message, string Key, RowImage? Row, ChangeSource Source)
+{
+    public bool IsDelete => Row is null;
     public TopicPartition TopicPartition => Message.TopicPartition;
     public long Offset => Message.Offset.Value;
 
-    /// <summary>The PostgreSQL commit time when the record carries it (source.commit_ts), else the row's updated_at.</summary>
-    public DateTime? CommitTime { get; init; }
+    /// <summary>The PostgreSQL commit time when the record carries it (source.commit_ts).</summary>
+    public DateTime? CommitTime => Source.CommitTime;
+
+    /// <summary>The time that orders versions without an LSN: the commit time, else when Kafka got the record.</summary>
+    public DateTime VersionTime => Source.CommitTime ?? Message.Message.Timestamp.UtcDateTime;
 
     /// <summary>
-    /// True when this version is newer than <paramref name="other"/> (of the same id): by commit and change LSN when
-    /// both have one, else by updated_at (a delete's time is its commit time). Equal versions are not newer.
+    /// True when this version is newer than <paramref name="other"/> (of the same key): a higher epoch is newer; within
+    /// one epoch the commit and change LSN decide when both have one, else the version time. Equal versions are not newer.
     /// </summary>
-    public bool IsNewerThan(SinkRecord other) =>
-        Version.HasLsn && other.Version.HasLsn ? Version > other.Version : VersionTime > other.VersionTime;
+    public bool IsNewerThan(SinkRecord other)
+    {
+        if (!Source.Version.HasLsn || !other.Source.Version.HasLsn) return VersionTime > other.VersionTime;
+        if (Source.Epoch.Ordinal != other.Source.Epoch.Ordinal) return Source.Epoch.Ordinal > other.Source.Epoch.Ordinal;
+        return Source.Version > other.Source.Version;
+    }
 }
 
 /// <summary>A record that cannot be stored, and why; the runtime dead-letters it.</summary>

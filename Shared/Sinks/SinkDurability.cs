@@ -5,13 +5,13 @@ namespace KafkaPipeline.Shared.Sinks;
 
 /// <summary>
 /// Follows each record from its put to the moment the task reports it durable, and then records what that means:
-/// the end-to-end latency (from the PostgreSQL commit time the record carries, source.commit_ts, else its updated_at),
+/// the end-to-end latency (from the PostgreSQL commit time the record carries, source.commit_ts, else when Kafka got it),
 /// the written count, and one span per traced record (from the put to the durable point, in the record's own trace).
 /// A record redelivered after a retry is followed once.
 /// </summary>
 internal sealed class SinkDurability(ISinkTask task, SinkOptions options, SinkProgress progress)
 {
-    private readonly record struct Entry(long Offset, long Id, DateTime CommittedAt, ActivityContext Trace, DateTime PutAt);
+    private readonly record struct Entry(long Offset, string Key, DateTime CommittedAt, ActivityContext Trace, DateTime PutAt);
 
     private readonly KeyValuePair<string, object?> _sinkTag = new("sink", options.Store);
     private readonly KeyValuePair<string, object?> _serviceTag = new("service", options.Service);
@@ -29,7 +29,7 @@ internal sealed class SinkDurability(ISinkTask task, SinkOptions options, SinkPr
             _followed[tp] = r.Offset + 1;
             if (!_waiting.TryGetValue(tp, out var queue)) _waiting[tp] = queue = new Queue<Entry>();
             var trace = traced ? PipelineTelemetry.Extract(r.Message.Message.Headers) : default;
-            queue.Enqueue(new Entry(r.Offset, r.Id, r.CommitTime ?? r.VersionTime, trace, putAt));
+            queue.Enqueue(new Entry(r.Offset, r.Key, r.VersionTime, trace, putAt));
         }
     }
 
@@ -69,7 +69,7 @@ internal sealed class SinkDurability(ISinkTask task, SinkOptions options, SinkPr
         span.SetTag("messaging.destination.name", tp.Topic);
         span.SetTag("messaging.kafka.partition", tp.Partition.Value);
         span.SetTag("messaging.kafka.offset", e.Offset);
-        span.SetTag("user.id", e.Id);
+        span.SetTag("messaging.kafka.message.key", e.Key);
         task.Describe(span, tp, e.Offset);
         span.SetEndTime(at);
     }

@@ -1,18 +1,27 @@
-using System.Buffers.Text;
+using System.Text;
 using Confluent.Kafka;
+using KafkaPipeline.Shared.Contract;
 
 namespace KafkaPipeline.Shared.Sinks;
 
 /// <summary>
-/// Turns P_USERS messages into what a task stores: a user record, or a delete when the value is null (a tombstone,
-/// keyed by the user id). What is neither goes to the dead-letter topic, stage "deserialize". Both sinks read the
-/// change-event contract here (<see cref="ChangeHeaders"/>), so they agree on every record.
+/// Turns topic messages into what a task stores: a row version (Kafka Connect's JSON with schema, read by
+/// <see cref="ChangeEventReader"/>), or a delete when the value is null (a tombstone). Anything else, and any exception
+/// while reading a record's value, key or headers, makes that record errant (stage "deserialize": it goes to the
+/// dead-letter topic) and never stops the sink. Both sinks read records here, so they agree on every one.
 /// </summary>
-public static class SinkRecordReader
+public sealed class SinkRecordReader(ChangeEventReader events)
 {
     public const string Stage = "deserialize";
+    private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
-    public static (List<SinkRecord> Records, List<ErrantRecord> Errant) Read(IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> messages)
+    // The latest schema seen per table, to check a tombstone's key (a tombstone has no schema of its own).
+    private readonly Dictionary<string, TableSchema> _latest = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+
+    public SinkRecordReader() : this(new ChangeEventReader()) { }
+
+    public (List<SinkRecord> Records, List<ErrantRecord> Errant) Read(IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> messages)
     {
         var records = new List<SinkRecord>(messages.Count);
         var errant = new List<ErrantRecord>();
@@ -26,33 +35,72 @@ public static class SinkRecordReader
             {
                 errant.Add(new ErrantRecord(message, e, Stage));
             }
+            catch (Exception e)
+            {
+                // Not a message of ours: keep its class, never its text (it may quote the value).
+                errant.Add(new ErrantRecord(message, new InvalidRecordException($"{e.GetType().Name} while reading the record"), Stage));
+            }
         }
         return (records, errant);
     }
 
-    public static SinkRecord Read(ConsumeResult<byte[]?, byte[]?> message)
+    public SinkRecord Read(ConsumeResult<byte[]?, byte[]?> message)
     {
         var headers = message.Message.Headers;
-        var version = ChangeHeaders.ReadVersion(headers);
-        var commitTime = ChangeHeaders.ReadCommitTime(headers);
+        var source = ChangeSource.From(headers);
+        var keyBytes = message.Message.Key;
+        if (keyBytes is null || keyBytes.Length == 0) throw new InvalidRecordException("the record has no key (a row's key is its primary key)");
+        string key;
+        try
+        {
+            key = s_strictUtf8.GetString(keyBytes);
+        }
+        catch (DecoderFallbackException)
+        {
+            throw new InvalidRecordException("the key is not UTF-8 text");
+        }
+
         var value = message.Message.Value;
         if (value is null)
         {
-            // A tombstone: the key is the id of the deleted user. Its time is the commit time, else when Kafka got it.
-            if (!TryParseId(message.Message.Key, out var id))
-                throw new InvalidRecordException("a tombstone (null value) whose key is not a user id: nothing to delete");
-            var at = commitTime ?? message.Message.Timestamp.UtcDateTime;
-            return new SinkRecord(message, id, null, version, at) { CommitTime = commitTime };
+            var table = source.Table;
+            TableSchema? latest = null;
+            if (table is not null) lock (_lock) _latest.TryGetValue(table, out latest);
+            if (latest is not null) CheckTombstoneKey(latest, key);
+            return new SinkRecord(message, key, null, source);
         }
-        if (value.Length == 0) throw new InvalidRecordException("value is empty (neither a user record nor a tombstone)");
-        var user = UserRecordJson.Deserialize(value);
-        return new SinkRecord(message, user.Id, user, version, user.UpdatedAt) { CommitTime = commitTime };
+        if (value.Length == 0) throw new InvalidRecordException("value is empty (neither a row nor a tombstone)");
+
+        var row = events.Read(value, ChangeHeaders.ReadUnchanged(headers));
+        var expected = EventKeys.Key(row.Schema, row.Values)
+            ?? throw new InvalidRecordException("the value's schema marks no key field (parameter __kafkapipeline.key)");
+        if (!expected.AsSpan().SequenceEqual(keyBytes))
+            throw new InvalidRecordException("the key does not match the key fields of the value");
+        if ((source.Table ?? row.Schema.Table) is { } name)
+        {
+            lock (_lock) _latest[name] = row.Schema;
+        }
+        return new SinkRecord(message, key, row, source);
     }
 
-    /// <summary>The message key as a user id: its decimal digits, the whole key, above 0.</summary>
-    internal static bool TryParseId(byte[]? key, out long id)
+    private static void CheckTombstoneKey(TableSchema schema, string key)
+    {
+        var keys = schema.KeyIndexes;
+        if (keys.Count == 1 && EventKeys.IsPlain(schema.Fields[keys[0]]))
+        {
+            if (!ConnectValueJson.TryParseText(schema.Fields[keys[0]], key, out _))
+                throw new InvalidRecordException($"a tombstone whose key is not a {schema.Fields[keys[0]].ConnectType} (the key field '{schema.Fields[keys[0]].Name}')");
+        }
+        else if (keys.Count > 0 && !(key.StartsWith('{') && key.EndsWith('}')))
+        {
+            throw new InvalidRecordException("a tombstone whose key is not a JSON object of the key fields");
+        }
+    }
+
+    /// <summary>The message key as a user id: its decimal digits, the whole key, above 0 (the live views' users topic).</summary>
+    public static bool TryParseId(byte[]? key, out long id)
     {
         id = 0;
-        return key is not null && Utf8Parser.TryParse(key, out id, out var consumed) && consumed == key.Length && id > 0;
+        return key is not null && System.Buffers.Text.Utf8Parser.TryParse(key, out id, out var consumed) && consumed == key.Length && id > 0;
     }
 }

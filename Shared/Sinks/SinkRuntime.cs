@@ -47,6 +47,7 @@ public sealed class SinkRuntime(
     private readonly string _topic = options.EffectiveTopic;
     private readonly KeyValuePair<string, object?> _serviceTag = new("service", options.Service);
     private readonly SinkDurability _durability = new(task, options, progress);
+    private readonly SinkRecordReader _reader = new();
 
     // Assigned partitions move from opening (paused until the task's OpenAsync said where they resume) to ready, or to
     // stopped (an error an operator must resolve). Only records of ready partitions are taken.
@@ -264,7 +265,7 @@ public sealed class SinkRuntime(
     {
         var watch = Stopwatch.StartNew();
         var putAt = DateTime.UtcNow;
-        var (records, errant) = SinkRecordReader.Read(step.Messages);
+        var (records, errant) = _reader.Read(step.Messages);
         if (records.Count > 0)
             errant.AddRange(await Retry(task.Target, $"writing {records.Count} records", () => task.PutAsync(records, step.Abort.Token), step));
         if (errant.Count > 0) await _dlq.SendAllAsync(errant, options.RetryBackoffMax, step.StopRetrying.Token, step.Abort.Token);
