@@ -170,7 +170,7 @@ public sealed class DashboardBenchmark(BenchmarkSettings settings, Action<string
                     producer.Produce(topic, new Message<byte[], byte[]>
                     {
                         Key = Encoding.UTF8.GetBytes(id.ToString(CultureInfo.InvariantCulture)),
-                        Value = UserRecordJson.Serialize(user),
+                        Value = UsersEvents.Value(user),
                     });
                     break;
                 }

@@ -5,6 +5,8 @@ using Confluent.Kafka;
 using KafkaPipeline.MySqlSinkService;
 using KafkaPipeline.S3SinkService;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
+using KafkaPipeline.Shared.Postgres;
 using KafkaPipeline.SourceService;
 using KafkaPipeline.SourceService.Cdc;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -21,11 +23,16 @@ namespace KafkaPipeline.Benchmarks;
 /// </summary>
 public static class StageLimits
 {
+    private static TableRows Rows(PgTypeCatalog types) => new(types, "trace_parent", (_, _, _) => { });
+
+    private static byte[] ValueOf(SourceRow r) => ChangeEventWriter.ValueOf(r.Row.Table.Schema, r.Row.Values);
+
     /// <summary>The source's keyset read (UsersReader, Source defaults) over the whole table; keeps the first rows as a sample.</summary>
     public static async Task<(StageResult Result, List<SourceRow> Sample)> PostgresReadAsync(NpgsqlDataSource db, int sampleSize, CancellationToken ct)
     {
         var options = new SourceOptions { Mode = SourceMode.TimestampIncrementing };
-        var reader = new UsersReader(db, options);
+        using var types = new PgTypeCatalog(db);
+        var reader = new UsersReader(db, Rows(types), options);
         var sample = new List<SourceRow>(sampleSize);
         var position = SourcePosition.Start;
         long rows = 0;
@@ -36,7 +43,7 @@ public static class StageLimits
             if (batch.Count == 0) break;
             rows += batch.Count;
             if (sample.Count < sampleSize) sample.AddRange(batch.Take(sampleSize - sample.Count));
-            position = reader.PositionOf(batch[^1].User);
+            position = batch[^1].Position;
         }
         var seconds = clock.Elapsed.TotalSeconds;
         return (new StageResult("PostgreSQL keyset read", "rows", rows, seconds,
@@ -50,18 +57,23 @@ public static class StageLimits
         await using var connection = await db.OpenConnectionAsync(ct);
         await using var tx = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct);
         long rows = 0, bytes = 0;
+        using var types = new PgTypeCatalog(db);
+        var tableRows = Rows(types);
         var clock = Stopwatch.StartNew();
+        var table = await tableRows.DescribeAsync(connection, "public", "users", ct);
+        var query = $"SELECT {TableRows.SelectList(table, await TableCatalog.ColumnsAsync(connection, "public", "users", ct))} FROM public.users";
         await Task.Run(() =>
         {
-            foreach (var row in InitialSnapshot.ReadTable(connection, "users", ct))
+            using var writer = new ChangeEventWriter();
+            foreach (var (row, _) in tableRows.Read(connection, table, query, 0, ct))
             {
-                bytes += UserRecordJson.Serialize(row.User).Length;
+                bytes += writer.Value(table.Schema, row.Values).Length;
                 rows++;
             }
         }, ct);
         var seconds = clock.Elapsed.TotalSeconds;
         return new StageResult("PostgreSQL snapshot read", "rows", rows, seconds,
-            "the Cdc source's InitialSnapshot.ReadTable (binary COPY, repeatable read), each row serialized to JSON")
+            "the Cdc source's TableRows (binary COPY, repeatable read), each row written as its event value")
         { UsersPerSecond = rows / seconds, MegabytesPerSecond = bytes / 1e6 / seconds };
     }
 
@@ -86,7 +98,9 @@ public static class StageLimits
     /// </summary>
     public static async Task<StageResult> LogicalReplicationAsync(NpgsqlDataSource db, string connectionString, string slot, long expected, CancellationToken ct)
     {
-        var decoder = new RowDecoder(db, new SourceOptions(), NullLogger.Instance);
+        using var types = new PgTypeCatalog(db);
+        var decoder = new RowDecoder(db, types, new SourceOptions(), NullLogger.Instance);
+        using var writer = new ChangeEventWriter();
         long events = 0, bytes = 0;
         Stopwatch? clock = null;
         await using (var replication = new LogicalReplicationConnection(connectionString))
@@ -98,9 +112,10 @@ public static class StageLimits
                 new PgOutputReplicationOptions(slot, PgOutputProtocolVersion.V1, binary: true), timeout.Token))
             {
                 clock ??= Stopwatch.StartNew();
-                if (message is not InsertMessage insert) continue;
-                var row = await decoder.ReadRowAsync(insert.Relation, insert.NewRow, ct);
-                bytes += UserRecordJson.Serialize(row.User).Length;
+                if (message is RelationMessage relation) await decoder.OnRelationAsync(relation, ct);
+                if (message is not InsertMessage insert || decoder.TableOf(insert.Relation) is not { } table) continue;
+                var row = await decoder.ReadRowAsync(table, insert.NewRow, ct);
+                bytes += writer.Value(table.Schema, row.Values).Length;
                 if (++events == expected) break;
             }
         }
@@ -139,7 +154,7 @@ public static class StageLimits
         var clock = Stopwatch.StartNew();
         foreach (var batch in sample.Skip(1).Chunk(batchSize)) await kafka.PublishAsync(topic, partitions, batch, ct);
         var seconds = clock.Elapsed.TotalSeconds;
-        var bytes = sample.Sum(r => (long)UserRecordJson.Serialize(r.User).Length);
+        var bytes = sample.Sum(r => (long)ValueOf(r).Length);
         return new StageResult("Kafka produce", "msgs", sample.Count - 1, seconds,
             $"SourceService SourceKafka (KafkaSettings.Producer), {batchSize} messages a batch, acks awaited per batch")
         { UsersPerSecond = (sample.Count - 1) / seconds, MegabytesPerSecond = bytes / 1e6 / seconds };
@@ -181,7 +196,8 @@ public static class StageLimits
         var table = new UsersTable("users_stage", options.InsertMode, options.ColumnList);
         await UsersTableSetup.EnsureAsync(connectionString, table, ct);
         var writer = new MySqlUserWriter(connectionString, table, options.StatementRows, options.BulkCopyThreshold, _ => { });
-        var batches = sample.Select(r => new StagedRecord(r.User.Id, r.User, SourceVersion.None, r.User.UpdatedAt))
+        var batches = sample.Select(r => UsersEvents.ToUser(new RowImage(r.Row.Table.Schema, r.Row.Values, null)))
+            .Select(u => new StagedRecord(u.Id, u, SourceVersion.None, u.UpdatedAt))
             .DistinctBy(r => r.Id).Chunk(options.BatchSize).ToList();
         var clock = Stopwatch.StartNew();
         foreach (var batch in batches)
@@ -209,7 +225,7 @@ public static class StageLimits
             var body = new MemoryStream();
             foreach (var r in c)
             {
-                body.Write(UserRecordJson.Serialize(r.User));
+                body.Write(ValueOf(r));
                 body.WriteByte((byte)'\n');
             }
             return body.ToArray();

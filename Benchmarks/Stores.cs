@@ -219,7 +219,7 @@ public sealed class S3Inventory(IAmazonS3 s3, string bucket, string prefix, stri
         return _objects.Values.Sum(o => o.ClaimedRecords);
     }
 
-    /// <summary>Reads every object not read yet and parses its lines (each must be a valid user record).</summary>
+    /// <summary>Reads every object not read yet and parses its lines (each must be a lake line with the user's id).</summary>
     public async Task LoadContentsAsync(CancellationToken ct)
     {
         foreach (var chunk in _objects.Values.Where(o => o.Ids is null).Chunk(8))
@@ -232,7 +232,8 @@ public sealed class S3Inventory(IAmazonS3 s3, string bucket, string prefix, stri
                 while (await reader.ReadLineAsync(ct) is { } line)
                 {
                     if (line.Length == 0) continue;
-                    ids.Add(UserRecordJson.Deserialize(System.Text.Encoding.UTF8.GetBytes(line)).Id);
+                    using var doc = System.Text.Json.JsonDocument.Parse(line);
+                    ids.Add(doc.RootElement.GetProperty("id").GetInt64());
                 }
                 o.Ids = ids;
             }));

@@ -38,7 +38,8 @@ public sealed class MySqlSinkTask : ISinkTask
     public async Task<IReadOnlyList<ErrantRecord>> PutAsync(IReadOnlyList<SinkRecord> records, CancellationToken ct)
     {
         var newest = Newest(records);
-        var refused = await _writer.WriteAsync([.. newest.Values.Select(r => new StagedRecord(r.Id, r.User, r.Version, r.VersionTime))], ct);
+        var refused = await _writer.WriteAsync([.. newest.Values.Select(r =>
+            new StagedRecord(IdOf(r), r.Row is null ? null : UsersEvents.ToUser(r.Row), r.Source.Version, r.VersionTime))], ct);
         return [.. refused.Select(f => new ErrantRecord(newest[f.Id].Message, f.Error, "mysql-write"))];
     }
 
@@ -51,10 +52,12 @@ public sealed class MySqlSinkTask : ISinkTask
         var byId = new SortedDictionary<long, SinkRecord>();
         foreach (var r in records)
         {
-            if (!byId.TryGetValue(r.Id, out var kept) || !kept.IsNewerThan(r)) byId[r.Id] = r;
+            if (!byId.TryGetValue(IdOf(r), out var kept) || !kept.IsNewerThan(r)) byId[IdOf(r)] = r;
         }
         return byId;
     }
+
+    private static long IdOf(SinkRecord r) => long.Parse(r.Key, System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>Everything put is committed in MySQL already.</summary>
     public Task<IReadOnlyDictionary<TopicPartition, long>> PreCommitAsync(IReadOnlyDictionary<TopicPartition, long> putOffsets, bool force, CancellationToken ct) =>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
 using KafkaPipeline.Shared.Sinks;
 
 namespace KafkaPipeline.S3SinkService;
@@ -16,9 +17,10 @@ public static class LakeLines
     public static byte[]? Line(SinkRecord record, FieldProtector protector)
     {
         if (record.IsDelete)
-            return Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"id\":{record.Id},\"__deleted\":\"true\"}}"));
+            return Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{{\"id\":{record.Key},\"__deleted\":\"true\"}}"));
         var value = record.Message.Message.Value!;
-        return value.AsSpan().IndexOfAny((byte)'\n', (byte)'\r') >= 0 ? null : protector.Protect(value);
+        var payload = value[ChangeEventReader.Split(value).Payload];
+        return payload.AsSpan().IndexOfAny((byte)'\n', (byte)'\r') >= 0 ? null : protector.Protect(payload);
     }
 
     public const string LineBreak = "value contains a line break; JSON lines need one record per line";

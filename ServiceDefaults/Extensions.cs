@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
@@ -110,9 +111,10 @@ public static class Extensions
 
         // The template maps these only in Development because health output can leak details on a public port.
         // Here they are always mapped: the services bind to 127.0.0.1 (or sit behind the cluster network in Kubernetes,
-        // where the probes need them), and the default writer prints only "Healthy"/"Unhealthy".
+        // where the probes need them). /health says each check's status and description (what is wrong and the fix,
+        // written by the pipeline's own checks); exception details are never written.
         // All health checks must pass for app to be considered ready to accept traffic after starting
-        app.MapHealthChecks(HealthEndpointPath);
+        app.MapHealthChecks(HealthEndpointPath, new HealthCheckOptions { ResponseWriter = WriteHealthReport });
 
         // Only health checks tagged with the "live" tag must pass for app to be considered alive
         app.MapHealthChecks(AlivenessEndpointPath, new HealthCheckOptions
@@ -121,5 +123,16 @@ public static class Extensions
         });
 
         return app;
+    }
+
+    /// <summary>{"status":"Unhealthy","checks":[{"name":"pipeline","status":"Unhealthy","description":"..."}]}</summary>
+    private static Task WriteHealthReport(HttpContext context, HealthReport report)
+    {
+        context.Response.ContentType = "application/json; charset=utf-8";
+        return context.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.Select(e => new { name = e.Key, status = e.Value.Status.ToString(), description = e.Value.Description }),
+        });
     }
 }

@@ -26,6 +26,7 @@ public static class PipelineTelemetry
         var otel = builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(Name));
         if (!string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]))
             otel.WithTracing(t => t.AddSource(Name));
+        builder.Services.AddPipelineHealth(); // every pipeline service reports its own conditions on /health
         return builder;
     }
 

@@ -45,6 +45,12 @@ public sealed partial class SourceOptions : IValidatedOptions
     /// <summary>How often a standby source checks whether the active one is gone.</summary>
     public TimeSpan StandbyRetryInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The column holding the writer's W3C trace context (the Generator's trace_parent): it travels as the event's
+    /// traceparent header, not as a field. Empty: none.
+    /// </summary>
+    public string TraceParentColumn { get; set; } = "trace_parent";
+
     /// <summary>Table (in the source database) recording which slot's initial snapshot is complete in Kafka.</summary>
     public string CdcStateTable { get; set; } = "kafka_pipeline_cdc_state";
 

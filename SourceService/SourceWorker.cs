@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
+using KafkaPipeline.Shared.Postgres;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -28,7 +30,10 @@ public sealed class SourceWorker(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var ct = stoppingToken;
-        var reader = new UsersReader(db, _options);
+        using var types = new PgTypeCatalog(db);
+        var reader = new UsersReader(db, new TableRows(types, _options.TraceParentColumn, (table, column, what) =>
+            logger.LogWarning("{Table}.{Column}: a value ({What}) has no representation in the event's field type; sent as null", table, column, what)),
+            _options);
         var offsets = new OffsetStore(db, _options);
         try
         {
@@ -70,7 +75,7 @@ public sealed class SourceWorker(
             PipelineTelemetry.RecordsIn.Add(rows.Count, s_service);
             if (rows.Count > 0)
             {
-                var last = reader.PositionOf(rows[^1].User);
+                var last = rows[^1].Position;
                 // A full batch means more is waiting: read the next one while Kafka acknowledges this one. Reading
                 // ahead changes nothing durable; the position is still saved only after the acks.
                 if (rows.Count == _options.BatchSize)
@@ -78,7 +83,7 @@ public sealed class SourceWorker(
                 var toSend = rows;
                 if (position < replayUpTo)
                 {
-                    toSend = rows.Where(r => !AlreadyDelivered(reader.PositionOf(r.User), r.User.Id, tail)).ToList();
+                    toSend = rows.Where(r => !AlreadyDelivered(r, tail)).ToList();
                     skipped += rows.Count - toSend.Count;
                 }
                 await kafka.PublishAsync(_options.Topic, tail.PartitionCount, toSend, ct);
@@ -99,8 +104,9 @@ public sealed class SourceWorker(
         }
     }
 
-    private static bool AlreadyDelivered(SourcePosition position, long id, TopicTail tail) =>
-        tail.LastPositions.TryGetValue(SourceKafka.PartitionFor(id, tail.PartitionCount), out var last) && position <= last;
+    private static bool AlreadyDelivered(SourceRow row, TopicTail tail) =>
+        tail.LastPositions.TryGetValue(Murmur2Partitioner.Partition(SourceKafka.KeyOf(row.Row), tail.PartitionCount), out var last)
+        && row.Position <= last;
 
     private async Task<T> RetryAsync<T>(string what, Func<CancellationToken, Task<T>> action, CancellationToken ct)
     {
@@ -137,21 +143,21 @@ public sealed class SourceKafka(KafkaClients kafka) : IDisposable
     /// <summary>The cluster's clients, for the readers of what the topic already holds.</summary>
     public KafkaClients Clients { get; } = kafka;
 
-    public static byte[] KeyFor(long id) => Encoding.UTF8.GetBytes(id.ToString(CultureInfo.InvariantCulture));
-
-    public static int PartitionFor(long id, int partitionCount) => Murmur2Partitioner.Partition(KeyFor(id), partitionCount);
+    /// <summary>The message key of a row (<see cref="EventKeys"/>).</summary>
+    public static byte[] KeyOf(DecodedRow row) => EventKeys.Key(row.Table.Schema, row.Values)
+        ?? throw new InvalidOperationException($"{row.Table.Table} has no key: it needs a primary key or a replica identity index");
 
     /// <summary>
     /// The "source publish" span of one user, continuing the trace its writer started (or a new one when the row has
     /// none), with its context in <paramref name="headers"/>. Not left as Activity.Current: the caller stops it on the ack.
     /// </summary>
-    public static Activity? StartPublish(string topic, long id, string? traceParent, Headers headers)
+    public static Activity? StartPublish(string topic, byte[] key, string? traceParent, Headers headers)
     {
         var activity = PipelineTelemetry.Source.StartActivity("source publish", ActivityKind.Producer, PipelineTelemetry.ParseTraceParent(traceParent));
         Activity.Current = null;
         activity?.SetTag("messaging.system", "kafka");
         activity?.SetTag("messaging.destination.name", topic);
-        activity?.SetTag("user.id", id);
+        if (activity is not null) activity.SetTag("messaging.kafka.message.key", Encoding.UTF8.GetString(key));
         if (activity is not null) PipelineTelemetry.Inject(activity, headers);
         else PipelineTelemetry.Inject(traceParent, headers);
         return activity;
@@ -164,15 +170,19 @@ public sealed class SourceKafka(KafkaClients kafka) : IDisposable
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Exception? failure = null;
         var activities = new Activity?[rows.Count];
+        using var writer = new ChangeEventWriter();
+        var headerWriter = new ChangeHeaderWriter();
         for (var i = 0; i < rows.Count; i++)
         {
-            var row = rows[i];
+            var row = rows[i].Row;
             var headers = new Headers();
-            activities[i] = StartPublish(topic, row.User.Id, row.TraceParent, headers);
+            var key = KeyOf(row);
+            activities[i] = StartPublish(topic, key, row.TraceParent, headers);
+            // No LSN: the sinks order a polled row's versions by its updated_at, carried as the commit time.
+            headerWriter.Write(headers, new ChangeMetadata(ChangeOp.Read, SourceVersion.None, rows[i].Position.UpdatedAt, Table: row.Table.Table));
 
-            var key = KeyFor(row.User.Id);
             var partition = new TopicPartition(topic, Murmur2Partitioner.Partition(key, partitionCount));
-            var message = new Message<byte[], byte[]?> { Key = key, Value = UserRecordJson.Serialize(row.User), Headers = headers };
+            var message = new Message<byte[], byte[]?> { Key = key, Value = writer.Value(row.Table.Schema, row.Values), Headers = headers };
             Produce(partition, message, report =>
             {
                 if (report.Error.IsError) failure ??= new KafkaException(report.Error);

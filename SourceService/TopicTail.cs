@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
 
 namespace KafkaPipeline.SourceService;
 
@@ -14,12 +15,13 @@ public sealed class TopicTail
     public required IReadOnlyDictionary<int, SourcePosition> LastPositions { get; init; }
     public required bool IsEmpty { get; init; }
 
-    public static TopicTail Read(KafkaClients kafka, string topic, Func<UserRecord, SourcePosition> positionOf, TimeSpan timeout)
+    public static TopicTail Read(KafkaClients kafka, string topic, Func<TableSchema, object?[], SourcePosition> positionOf, TimeSpan timeout)
     {
         var partitions = ReadPartitionCount(kafka.BootstrapServers, topic, timeout);
         using var consumer = kafka.Consumer<byte[]?, byte[]?>(groupId: "source-tail-reader", clientId: "source-tail-reader").Build();
 
         var last = new Dictionary<int, SourcePosition>();
+        var events = new ChangeEventReader();
         var isEmpty = true;
         for (var p = 0; p < partitions; p++)
         {
@@ -37,7 +39,9 @@ public sealed class TopicTail
                 if (result is null) continue;
                 try
                 {
-                    var position = positionOf(UserRecordJson.Deserialize(result.Message.Value));
+                    if (result.Message.Value is null) throw new InvalidRecordException("a tombstone");
+                    var row = events.Read(result.Message.Value);
+                    var position = positionOf(row.Schema, row.Values);
                     if (!last.TryGetValue(p, out var seen) || position > seen) last[p] = position;
                 }
                 catch (InvalidRecordException)

@@ -1,24 +1,28 @@
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
 using Npgsql;
 
 namespace KafkaPipeline.SourceService;
 
-/// <summary>A row read from PostgreSQL with the W3C trace context its writer stored.</summary>
-public sealed record SourceRow(UserRecord User, string? TraceParent);
+/// <summary>A row read by a poll, with its position in the source's order.</summary>
+public sealed record SourceRow(DecodedRow Row, SourcePosition Position);
 
-/// <summary>Reads the next rows after a position, in the source's order, holding back rows younger than the delay.</summary>
-public sealed class UsersReader(NpgsqlDataSource db, SourceOptions options)
+/// <summary>
+/// The polling modes' reader: the next rows after a position, in the source's order, holding back rows younger than the
+/// delay. Every column of the table (as the catalog lists it at each poll, so a column added later is carried) is read
+/// and decoded like the change stream's; the order needs the users table's id and updated_at.
+/// </summary>
+public sealed class UsersReader(NpgsqlDataSource db, TableRows tableRows, SourceOptions options)
 {
-    private readonly string _columns = string.Join(", ", UsersSchema.Columns) + ", trace_parent";
-    private readonly string _table = SqlIdentifier.QuotePostgres(options.Table);
-
-    /// <summary>The position a row has in the configured mode (incrementing: id only).</summary>
-    public SourcePosition PositionOf(UserRecord user) =>
-        options.Mode == SourceMode.Incrementing ? new SourcePosition(DateTime.UnixEpoch, user.Id) : user.Position;
-
     public async Task<IReadOnlyList<SourceRow>> ReadAfterAsync(SourcePosition after, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand();
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var (schema, name) = await TableCatalog.ResolveAsync(conn, options.Table, ct)
+            ?? throw new InvalidOperationException($"table {options.Table} does not exist");
+        var table = await tableRows.DescribeAsync(conn, schema, name, ct);
+        var columns = TableRows.SelectList(table, await TableCatalog.ColumnsAsync(conn, schema, name, ct));
+        var from = $"{TableRows.QuoteName(schema)}.{TableRows.QuoteName(name)}";
+        await using var cmd = conn.CreateCommand();
         cmd.Parameters.AddWithValue("id", after.Id);
         cmd.Parameters.AddWithValue("limit", options.BatchSize);
         cmd.Parameters.AddWithValue("delay", options.Delay);
@@ -26,7 +30,7 @@ public sealed class UsersReader(NpgsqlDataSource db, SourceOptions options)
         {
             // The bound is monotonic in the sort order, so filtering in SQL skips nothing.
             cmd.CommandText = $"""
-                SELECT {_columns}, now() - @delay AS bound FROM {_table}
+                SELECT {columns}, now() - @delay AS bound FROM {from}
                 WHERE (updated_at, id) > (@ts, @id) AND updated_at < now() - @delay
                 ORDER BY updated_at, id LIMIT @limit
                 """;
@@ -37,36 +41,37 @@ public sealed class UsersReader(NpgsqlDataSource db, SourceOptions options)
             // created_at is not monotonic in id order: read in id order and stop at the first row that is too young
             // (below), never filter it out in SQL (that would step over it for good).
             cmd.CommandText = $"""
-                SELECT {_columns}, now() - @delay AS bound FROM {_table}
+                SELECT {columns}, now() - @delay AS bound FROM {from}
                 WHERE id > @id ORDER BY id LIMIT @limit
                 """;
         }
 
         var rows = new List<SourceRow>();
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        while (await reader.ReadAsync(ct))
+        foreach (var (row, extra) in await tableRows.QueryAsync(cmd, table, 1, ct))
         {
-            var user = new UserRecord
-            {
-                Id = reader.GetInt64(0),
-                Name = reader.GetString(1),
-                Username = reader.GetString(2),
-                Sex = reader.GetString(3),
-                Address = reader.GetString(4),
-                Mail = reader.GetString(5),
-                Birthdate = reader.GetFieldValue<DateOnly>(6),
-                Job = reader.GetString(7),
-                Company = reader.GetString(8),
-                Ssn = reader.GetString(9),
-                Residence = reader.GetString(10),
-                CreatedAt = reader.GetFieldValue<DateTime>(11),
-                UpdatedAt = reader.GetFieldValue<DateTime>(12),
-            };
-            var traceParent = reader.IsDBNull(13) ? null : reader.GetString(13);
-            var bound = reader.GetFieldValue<DateTime>(14);
-            if (options.Mode == SourceMode.Incrementing && user.CreatedAt >= bound) break;
-            rows.Add(new SourceRow(user, traceParent));
+            var bound = Micros(extra[0]);
+            if (options.Mode == SourceMode.Incrementing && Micros(row, "created_at") >= bound) break;
+            rows.Add(new SourceRow(row, PositionOf(row.Table.Schema, row.Values)));
         }
         return rows;
     }
+
+    /// <summary>The position a row has in the configured mode (incrementing: id only).</summary>
+    public SourcePosition PositionOf(TableSchema schema, object?[] values)
+    {
+        var id = values[schema.IndexOf("id")] is long l ? l : 0;
+        if (options.Mode == SourceMode.Incrementing) return new SourcePosition(DateTime.UnixEpoch, id);
+        var updated = schema.IndexOf("updated_at") is var i and >= 0 && values[i] is long micros
+            ? DateTime.SpecifyKind(ConnectValueJson.ToDateTime(micros), DateTimeKind.Utc)
+            : DateTime.UnixEpoch;
+        return new SourcePosition(updated, id);
+    }
+
+    private static long Micros(DecodedRow row, string column) =>
+        row.Table.Schema.IndexOf(column) is var i and >= 0 && row.Values[i] is long micros ? micros : long.MinValue;
+
+    // now() - delay as timestamptz, binary: microseconds since 2000-01-01.
+    private static long Micros(byte[]? pgTimestamp) =>
+        pgTimestamp is null ? long.MaxValue
+            : System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(pgTimestamp) + (946_684_800L * 1_000_000);
 }

@@ -13,6 +13,10 @@ public static class CdcTelemetry
     public static readonly Histogram<double> CommitToAck = PipelineTelemetry.Meter.CreateHistogram<double>(
         "kafkapipeline.source.commit_to_ack", "ms", "PostgreSQL commit of a change to Kafka's acknowledgement of its event");
 
+    public static readonly Counter<long> Unrepresentable = PipelineTelemetry.Meter.CreateCounter<long>(
+        "kafkapipeline.source.unrepresentable_values", "{value}",
+        "Values the event's field type cannot represent (numeric NaN in a numeric(p,s) column, an infinite date), sent as null");
+
     private static readonly ObservableGauge<long> s_retainedGauge = PipelineTelemetry.Meter.CreateObservableGauge(
         "kafkapipeline.source.slot.retained_wal", () => Observe(s_retainedWal), "By",
         "WAL PostgreSQL keeps for the source's replication slot (current WAL end minus the slot's restart LSN)");

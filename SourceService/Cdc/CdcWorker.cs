@@ -1,10 +1,14 @@
 using System.Diagnostics;
 using Confluent.Kafka;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
+using KafkaPipeline.Shared.Postgres;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Npgsql.Replication;
 using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
 using NpgsqlTypes;
 
 namespace KafkaPipeline.SourceService.Cdc;
@@ -26,11 +30,19 @@ public sealed class CdcWorker(
     NpgsqlDataSource db,
     KafkaClients kafkaClients,
     IOptions<SourceOptions> options,
+    PipelineHealth health,
     IHostApplicationLifetime lifetime,
     ILogger<CdcWorker> logger) : BackgroundService
 {
     private readonly SourceOptions _options = options.Value;
     private readonly string _postgres = ConnectionNames.Require(configuration, ConnectionNames.Postgres);
+    private readonly PgTypeCatalog _types = new(db);
+
+    public override void Dispose()
+    {
+        _types.Dispose();
+        base.Dispose();
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -98,8 +110,8 @@ public sealed class CdcWorker(
         var partitions = await Task.Run(() => TopicTail.ReadPartitionCount(kafkaClients.BootstrapServers, _options.Topic, TimeSpan.FromSeconds(10)), ct);
 
         var slot = await setup.ReadSlotAsync(ct);
-        var snapshotPoint = await state.LoadAsync(ct);
-        if (slot is not null && (snapshotPoint is null || slot.WalStatus == "lost"))
+        var completed = await state.LoadAsync(ct);
+        if (slot is not null && (completed is null || slot.WalStatus == "lost"))
         {
             logger.LogWarning("Replacing slot {Slot}, with a new snapshot compared against the topic: {Reason}", _options.SlotName,
                 slot.WalStatus == "lost" ? "PostgreSQL invalidated it (max_slot_wal_keep_size)"
@@ -113,6 +125,7 @@ public sealed class CdcWorker(
             WalReceiverStatusInterval = _options.StatusInterval,
         };
         await OpenReplicationAsync(replication, ct);
+        var system = await replication.IdentifySystem(ct);
 
         // A fresh producer per session: a fatal producer error (should one happen) does not outlive it.
         using var kafka = new SourceKafka(kafkaClients);
@@ -124,16 +137,25 @@ public sealed class CdcWorker(
             await state.ForgetAsync(ct);
             var created = await CreateSlotAsync(replication, ct);
             var consistentPoint = (ulong)created.ConsistentPoint;
-            logger.LogInformation("Created slot {Slot} at {Lsn}; publishing the table's snapshot", _options.SlotName, created.ConsistentPoint);
-            var snapshot = new InitialSnapshot(_postgres, _options, logger);
+            var snapshot = new InitialSnapshot(_postgres, _options, Rows(), logger);
             await using (var connection = await snapshot.OpenAsync(created.SnapshotName!, ct))
             {
                 var clock = Stopwatch.StartNew();
-                var topicState = await Task.Run(() => TopicState.Read(kafkaClients, _options.Topic, partitions, ct), ct);
+                var (topicState, topicEpoch) = await Task.Run(() => TopicState.Read(kafkaClients, _options.Topic, partitions, ct), ct);
+                // A new slot is a new history: numbered above every epoch the topic or this database has seen.
+                publisher.Epoch = new SourceEpoch(Math.Max(topicEpoch, await state.HighestOrdinalAsync(ct)) + 1,
+                    ulong.Parse(system.SystemId, System.Globalization.CultureInfo.InvariantCulture),
+                    (uint)system.Timeline, consistentPoint);
+                logger.LogInformation("Created slot {Slot} at {Lsn} (epoch {Epoch}); publishing the table's snapshot", _options.SlotName,
+                    created.ConsistentPoint, publisher.Epoch);
                 var rows = await snapshot.PublishAsync(connection, consistentPoint, topicState, publisher, tracker, ct);
                 logger.LogInformation("Snapshot of {Rows} rows took {Seconds:F1} s ({Rate:F0} rows/s)", rows, clock.Elapsed.TotalSeconds, rows / clock.Elapsed.TotalSeconds);
             }
-            await state.SaveAsync(consistentPoint, publisher.Sent, ct);
+            await state.SaveAsync(consistentPoint, publisher.Sent, publisher.Epoch, ct);
+        }
+        else
+        {
+            publisher.Epoch = completed!.Epoch;
         }
 
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -191,7 +213,8 @@ public sealed class CdcWorker(
     private async Task StreamAsync(LogicalReplicationConnection replication, ChangePublisher publisher, FlushTracker tracker,
         int partitions, Action streaming, CancellationToken ct)
     {
-        var stream = new ChangeStream(new RowDecoder(db, _options, logger), publisher, tracker);
+        var decoder = new RowDecoder(db, _types, _options, logger);
+        using var stream = new ChangeStream(decoder, publisher, tracker);
         var replicationOptions = new PgOutputReplicationOptions(_options.PublicationName, PgOutputProtocolVersion.V1,
             binary: true, messages: true);
         logger.LogInformation("Streaming changes of {Table} from slot {Slot} (publication {Publication}) to {Topic} ({Partitions} partitions)",
@@ -207,7 +230,24 @@ public sealed class CdcWorker(
                 streaming();
             }
             await stream.HandleAsync(message, ct);
+            if (message is RelationMessage) ReportUnsupported(decoder);
         }
+    }
+
+    private TableRows Rows() => new(_types, _options.TraceParentColumn, (table, column, what) =>
+    {
+        CdcTelemetry.Unrepresentable.Add(1);
+        logger.LogWarning("{Table}.{Column}: a value ({What}) has no representation in the event's field type; sent as null", table, column, what);
+    });
+
+    private void ReportUnsupported(RowDecoder decoder)
+    {
+        var unsupported = decoder.Unsupported;
+        if (unsupported.Count == 0) health.Clear("unsupported-columns");
+        else
+            health.Report("unsupported-columns", HealthStatus.Healthy,
+                "columns left out of the events (their type is not carried; docs/events.md, type mapping): " +
+                string.Join("; ", unsupported.Select(t => $"{t.Key}: {string.Join(", ", t.Value)}")));
     }
 
     /// <summary>

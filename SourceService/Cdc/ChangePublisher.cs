@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Confluent.Kafka;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
 
 namespace KafkaPipeline.SourceService.Cdc;
 
@@ -23,9 +24,12 @@ public sealed class ChangePublisher(SourceKafka kafka, string topic, int partiti
     /// <summary>Set once the slot streams to this source (so no other one can write meanwhile).</summary>
     public ChangeTail? Tail { get; set; }
 
+    /// <summary>The history this session's positions belong to (every event carries it).</summary>
+    public SourceEpoch Epoch { get; set; }
+
     public void Publish(ChangeEvent change, FlushTracker.Transaction tx)
     {
-        var key = SourceKafka.KeyFor(change.Id);
+        var key = change.Key;
         var partition = Murmur2Partitioner.Partition(key, partitionCount);
         if (Tail?.Holds(partition, change.Position) == true)
         {
@@ -34,9 +38,10 @@ public sealed class ChangePublisher(SourceKafka kafka, string topic, int partiti
         }
 
         var headers = new Headers();
-        var activity = SourceKafka.StartPublish(topic, change.Id, change.TraceParent, headers);
+        var activity = SourceKafka.StartPublish(topic, key, change.TraceParent, headers);
         activity?.SetTag("db.operation", change.Op);
-        _headers.Write(headers, change.Op, change.Version, change.CommitTime, change.TxIndex);
+        _headers.Write(headers, new ChangeMetadata(change.Op, change.Version, change.CommitTime, change.TxIndex, change.Table, change.TxId, Epoch,
+            change.Unchanged));
 
         tracker.Sent(tx);
         Interlocked.Increment(ref _sent);

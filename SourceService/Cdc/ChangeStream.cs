@@ -1,20 +1,23 @@
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
 using Npgsql.Replication.PgOutput.Messages;
 using NpgsqlTypes;
 
 namespace KafkaPipeline.SourceService.Cdc;
 
 /// <summary>
-/// Turns the slot's pgoutput messages into change events, transaction by transaction: each insert, update and delete
-/// goes to the publisher the moment it is decoded, under its transaction's commit LSN and time (known from BEGIN); a
-/// COMMIT or a non-transactional logical message (the heartbeat) marks how far the log may be confirmed once Kafka
-/// acknowledged everything before it.
+/// Turns the slot's pgoutput messages into change events, transaction by transaction: a relation message sets the
+/// table's schema for what follows; each insert, update and delete goes to the publisher the moment it is decoded, under
+/// its transaction's commit LSN, time and id (known from BEGIN); a COMMIT or a non-transactional logical message (the
+/// heartbeat) marks how far the log may be confirmed once Kafka acknowledged everything before it.
 /// </summary>
-public sealed class ChangeStream(RowDecoder decoder, ChangePublisher publisher, FlushTracker tracker)
+public sealed class ChangeStream(RowDecoder decoder, ChangePublisher publisher, FlushTracker tracker) : IDisposable
 {
+    private readonly ChangeEventWriter _writer = new();
     private FlushTracker.Transaction? _tx;
     private ulong _commitLsn;
     private DateTime _commitTime;
+    private long _txId;
     private long _index;
 
     public async ValueTask HandleAsync(PgOutputReplicationMessage message, CancellationToken ct)
@@ -26,33 +29,34 @@ public sealed class ChangeStream(RowDecoder decoder, ChangePublisher publisher, 
                 _tx = tracker.Begin();
                 _commitLsn = (ulong)begin.TransactionFinalLsn;
                 _commitTime = begin.TransactionCommitTimestamp;
+                _txId = begin.TransactionXid;
                 _index = 0;
                 break;
-            case InsertMessage insert:
-            {
-                var row = await decoder.ReadRowAsync(insert.Relation, insert.NewRow, ct);
-                Publish(row.User.Id, ChangeOp.Create, row, insert.WalStart);
+            case RelationMessage relation:
+                await decoder.OnRelationAsync(relation, ct);
                 break;
-            }
-            case UpdateMessage update:
+            case InsertMessage insert when decoder.TableOf(insert.Relation) is { } table:
+                Publish(ChangeOp.Create, await decoder.ReadRowAsync(table, insert.NewRow, ct), insert.WalStart);
+                break;
+            case UpdateMessage update when decoder.TableOf(update.Relation) is { } table:
             {
-                // The old key comes only when the key changed (or with REPLICA IDENTITY FULL): then the old id is gone.
-                long? oldId = update switch
+                // The old row comes only when the key changed (its key columns) or under REPLICA IDENTITY FULL (all of it).
+                var old = update switch
                 {
-                    IndexUpdateMessage keyChanged => await RowDecoder.ReadIdAsync(update.Relation, keyChanged.Key, ct),
-                    FullUpdateMessage full => await RowDecoder.ReadIdAsync(update.Relation, full.OldRow, ct),
+                    IndexUpdateMessage keyChanged => await decoder.ReadRowAsync(table, keyChanged.Key, ct),
+                    FullUpdateMessage full => await decoder.ReadRowAsync(table, full.OldRow, ct),
                     _ => null,
                 };
-                var row = await decoder.ReadRowAsync(update.Relation, update.NewRow, ct);
-                if (oldId is { } old && old != row.User.Id) Publish(old, ChangeOp.Delete, null, update.WalStart);
-                Publish(row.User.Id, ChangeOp.Update, row, update.WalStart);
+                var row = await decoder.ReadRowAsync(table, update.NewRow, ct, old);
+                if (old is not null && Key(old) is { } oldKey && !oldKey.AsSpan().SequenceEqual(Key(row))) Delete(table, oldKey, update.WalStart);
+                Publish(ChangeOp.Update, row, update.WalStart);
                 break;
             }
-            case KeyDeleteMessage delete:
-                Publish(await RowDecoder.ReadIdAsync(delete.Relation, delete.Key, ct), ChangeOp.Delete, null, delete.WalStart);
+            case KeyDeleteMessage delete when decoder.TableOf(delete.Relation) is { } table:
+                Delete(table, Key(await decoder.ReadRowAsync(table, delete.Key, ct)), delete.WalStart);
                 break;
-            case FullDeleteMessage delete:
-                Publish(await RowDecoder.ReadIdAsync(delete.Relation, delete.OldRow, ct), ChangeOp.Delete, null, delete.WalStart);
+            case FullDeleteMessage delete when decoder.TableOf(delete.Relation) is { } table:
+                Delete(table, Key(await decoder.ReadRowAsync(table, delete.OldRow, ct)), delete.WalStart);
                 break;
             case CommitMessage commit:
                 if (_tx is not null) tracker.Close(_tx, (ulong)commit.TransactionEndLsn);
@@ -65,10 +69,21 @@ public sealed class ChangeStream(RowDecoder decoder, ChangePublisher publisher, 
         }
     }
 
-    private void Publish(long id, string op, DecodedRow? row, NpgsqlLogSequenceNumber changeLsn)
+    private static byte[] Key(DecodedRow row) => EventKeys.Key(row.Table.Schema, row.Values)
+        ?? throw new InvalidOperationException($"a change of {row.Table.Table} has no key: the table needs a primary key or a replica identity index");
+
+    private void Publish(string op, DecodedRow row, NpgsqlLogSequenceNumber changeLsn)
     {
-        var value = row is null ? null : UserRecordJson.Serialize(row.User);
-        publisher.Publish(new ChangeEvent(id, op, value, row?.TraceParent, new SourceVersion(_commitLsn, (ulong)changeLsn), _index++, _commitTime),
+        var schema = row.Table.Schema;
+        publisher.Publish(new ChangeEvent(Key(row), op, _writer.Value(schema, row.Values, row.Unchanged), row.TraceParent,
+                new SourceVersion(_commitLsn, (ulong)changeLsn), _index++, _commitTime, row.Table.Table, _txId, row.UnchangedColumns),
             _tx ?? throw new InvalidOperationException("a change arrived outside a transaction"));
     }
+
+    private void Delete(CapturedTable table, byte[] key, NpgsqlLogSequenceNumber changeLsn) =>
+        publisher.Publish(new ChangeEvent(key, ChangeOp.Delete, null, null, new SourceVersion(_commitLsn, (ulong)changeLsn), _index++,
+                _commitTime, table.Table, _txId),
+            _tx ?? throw new InvalidOperationException("a change arrived outside a transaction"));
+
+    public void Dispose() => _writer.Dispose();
 }

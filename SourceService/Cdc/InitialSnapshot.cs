@@ -1,6 +1,8 @@
 using System.Data;
 using System.Text.RegularExpressions;
+using System.Text;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -11,7 +13,7 @@ namespace KafkaPipeline.SourceService.Cdc;
 /// inside the snapshot the slot exported, published as op "r" with the consistent point as commit LSN. Every change
 /// committed after that point comes from the slot, every one before it is in the snapshot: no gap, no overlap.
 /// </summary>
-public sealed partial class InitialSnapshot(string connectionString, SourceOptions options, ILogger logger)
+public sealed partial class InitialSnapshot(string connectionString, SourceOptions options, TableRows rows, ILogger logger)
 {
     [GeneratedRegex(@"\A[0-9A-F]+-[0-9A-F]+(-[0-9]+)?\z")]
     private static partial Regex SnapshotName();
@@ -40,45 +42,11 @@ public sealed partial class InitialSnapshot(string connectionString, SourceOptio
     }
 
     /// <summary>
-    /// Every row of the table as the connection's transaction sees it (binary COPY). Synchronous reads: the rows stream
-    /// in without pause, and per-column async state machines cost more than the waits they would save.
-    /// </summary>
-    public static IEnumerable<DecodedRow> ReadTable(NpgsqlConnection connection, string table, CancellationToken ct)
-    {
-        using var copy = connection.BeginBinaryExport(
-            $"COPY (SELECT {string.Join(", ", UsersSchema.Columns)}, trace_parent FROM {SqlIdentifier.QuotePostgres(table)}) TO STDOUT (FORMAT BINARY)");
-        while (copy.StartRow() != -1)
-        {
-            ct.ThrowIfCancellationRequested();
-            var user = new UserRecord
-            {
-                Id = copy.Read<long>(NpgsqlDbType.Bigint),
-                Name = copy.Read<string>(NpgsqlDbType.Text),
-                Username = copy.Read<string>(NpgsqlDbType.Text),
-                Sex = copy.Read<string>(NpgsqlDbType.Text),
-                Address = copy.Read<string>(NpgsqlDbType.Text),
-                Mail = copy.Read<string>(NpgsqlDbType.Text),
-                Birthdate = copy.Read<DateOnly>(NpgsqlDbType.Date),
-                Job = copy.Read<string>(NpgsqlDbType.Text),
-                Company = copy.Read<string>(NpgsqlDbType.Text),
-                Ssn = copy.Read<string>(NpgsqlDbType.Text),
-                Residence = copy.Read<string>(NpgsqlDbType.Text),
-                CreatedAt = copy.Read<DateTime>(NpgsqlDbType.TimestampTz),
-                UpdatedAt = copy.Read<DateTime>(NpgsqlDbType.TimestampTz),
-            };
-            string? traceParent = null;
-            if (copy.IsNull) copy.Skip();
-            else traceParent = copy.Read<string>(NpgsqlDbType.Text);
-            yield return new DecodedRow(user, traceParent);
-        }
-    }
-
-    /// <summary>
     /// Publishes every row of the snapshot. With <paramref name="topicState"/> (the topic was not empty), rows the topic
     /// already holds unchanged are not sent again, and keys it holds that the table no longer has get a tombstone.
     /// Returns once Kafka acknowledged everything.
     /// </summary>
-    public async Task<long> PublishAsync(NpgsqlConnection snapshot, ulong consistentPoint, Dictionary<long, UInt128>? topicState,
+    public async Task<long> PublishAsync(NpgsqlConnection snapshot, ulong consistentPoint, Dictionary<string, UInt128>? topicState,
         ChangePublisher publisher, FlushTracker tracker, CancellationToken ct)
     {
         DateTime snapshotTime;
@@ -86,33 +54,41 @@ public sealed partial class InitialSnapshot(string connectionString, SourceOptio
         {
             snapshotTime = (DateTime)(await now.ExecuteScalarAsync(ct))!;
         }
+        var (schema, name) = await TableCatalog.ResolveAsync(snapshot, options.Table, ct)
+            ?? throw new InvalidOperationException($"table {options.Table} does not exist");
+        var table = await rows.DescribeAsync(snapshot, schema, name, ct);
+        var columns = await TableCatalog.ColumnsAsync(snapshot, schema, name, ct);
+        var query = $"SELECT {TableRows.SelectList(table, columns)} FROM {TableRows.QuoteName(schema)}.{TableRows.QuoteName(name)}";
         var version = new SourceVersion(consistentPoint, 0);
         var tx = tracker.Begin();
         long index = 0, unchanged = 0;
         await Task.Run(() =>
         {
-            foreach (var row in ReadTable(snapshot, options.Table, ct))
+            using var writer = new ChangeEventWriter();
+            foreach (var (row, _) in rows.Read(snapshot, table, query, 0, ct))
             {
-                var value = UserRecordJson.Serialize(row.User);
-                if (topicState is not null && topicState.Remove(row.User.Id, out var held) && held == TopicState.Hash(value))
+                var key = EventKeys.Key(table.Schema, row.Values)
+                    ?? throw new InvalidOperationException($"{table.Table} has no key: it needs a primary key or a replica identity index");
+                var value = writer.Value(table.Schema, row.Values);
+                if (topicState is not null && topicState.Remove(Encoding.UTF8.GetString(key), out var held) && held == TopicState.Hash(value))
                 {
                     unchanged++;
                     continue;
                 }
-                publisher.Publish(new ChangeEvent(row.User.Id, ChangeOp.Read, value, row.TraceParent, version, index++, snapshotTime), tx);
+                publisher.Publish(new ChangeEvent(key, ChangeOp.Read, value, row.TraceParent, version, index++, snapshotTime, table.Table), tx);
             }
         }, ct);
         long tombstones = 0;
-        foreach (var gone in topicState?.Keys ?? Enumerable.Empty<long>())
+        foreach (var gone in topicState?.Keys ?? Enumerable.Empty<string>())
         {
-            publisher.Publish(new ChangeEvent(gone, ChangeOp.Delete, null, null, version, index++, snapshotTime), tx);
+            publisher.Publish(new ChangeEvent(Encoding.UTF8.GetBytes(gone), ChangeOp.Delete, null, null, version, index++, snapshotTime, table.Table), tx);
             tombstones++;
         }
         tracker.Close(tx, consistentPoint);
         await tracker.WaitForAsync(consistentPoint, ct);
         logger.LogInformation(
-            "Initial snapshot at {Lsn} in Kafka: {Rows} rows published, {Unchanged} already in the topic unchanged, {Tombstones} tombstones for keys the table no longer has",
-            SourceVersion.FormatLsn(consistentPoint), index - tombstones, unchanged, tombstones);
+            "Initial snapshot of {Table} at {Lsn} in Kafka: {Rows} rows published, {Unchanged} already in the topic unchanged, {Tombstones} tombstones for keys the table no longer has",
+            table.Table, SourceVersion.FormatLsn(consistentPoint), index - tombstones, unchanged, tombstones);
         return index;
     }
 }

@@ -1,129 +1,97 @@
-using KafkaPipeline.Shared;
+using System.Buffers;
+using KafkaPipeline.Shared.Postgres;
 using Npgsql;
 using Npgsql.Replication.PgOutput;
 using Npgsql.Replication.PgOutput.Messages;
 
 namespace KafkaPipeline.SourceService.Cdc;
 
-/// <summary>A users row read from a pgoutput message, with the trace context its writer stored.</summary>
-public sealed record DecodedRow(UserRecord User, string? TraceParent);
-
 /// <summary>
-/// Reads pgoutput tuples (binary values) into users rows, by column name as the relation message lists them, so a
-/// column added to the table does not shift anything.
+/// The captured tables as the slot's relation messages describe them (one <see cref="CapturedTable"/> per relation and
+/// version: a relation message precedes the first change of a table in each session and follows every schema change),
+/// and pgoutput tuples read into rows of them. Large values an update did not change are never read from the table as
+/// it is now: with REPLICA IDENTITY FULL they come from the old row, otherwise the event marks them unchanged.
 /// </summary>
-public sealed class RowDecoder(NpgsqlDataSource db, SourceOptions options, ILogger logger)
+public sealed class RowDecoder(NpgsqlDataSource db, PgTypeCatalog types, SourceOptions options, ILogger logger)
 {
-    private readonly string _select = $"SELECT {string.Join(", ", UsersSchema.Columns)}, trace_parent FROM {SqlIdentifier.QuotePostgres(options.Table)} WHERE id = @id";
-
-    /// <summary>Reads a whole row (insert, or the new row of an update).</summary>
-    public async Task<DecodedRow> ReadRowAsync(RelationMessage relation, ReplicationTuple tuple, CancellationToken ct)
+    private readonly Dictionary<uint, CapturedTable> _tables = [];
+    private readonly HashSet<uint> _ignored = [];
+    private readonly RowBuilder _builder = new((table, column, what) =>
     {
-        var row = new Builder();
-        List<string>? unchanged = null;
+        CdcTelemetry.Unrepresentable.Add(1);
+        logger.LogWarning("{Table}.{Column}: a value ({What}) has no representation in the event's field type; sent as null", table, column, what);
+    });
+
+    /// <summary>Columns of the captured tables that the events leave out (their type is not carried), per table.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Unsupported =>
+        _tables.Values.Where(t => t.Unsupported.Count > 0).GroupBy(t => t.Table).ToDictionary(g => g.Key, g => g.Last().Unsupported);
+
+    /// <summary>The table a relation is captured as, or null when it is not a table the source captures.</summary>
+    public CapturedTable? TableOf(RelationMessage relation) => _tables.GetValueOrDefault(relation.RelationId);
+
+    public async Task OnRelationAsync(RelationMessage relation, CancellationToken ct)
+    {
+        var name = $"{relation.Namespace}.{relation.RelationName}";
+        if (relation.RelationName != options.Table)
+        {
+            if (_ignored.Add(relation.RelationId))
+                logger.LogWarning("The slot streams changes of {Table}, which the source does not capture: they are not published", name);
+            _tables.Remove(relation.RelationId);
+            return;
+        }
+        var columns = relation.Columns.Select(c => new SourceColumn(c.ColumnName, c.DataTypeId, c.TypeModifier)).ToList();
+        var resolved = await types.ResolveAsync(columns.Select(c => c.TypeOid), ct);
+        TableDetails details;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            details = await TableCatalog.DetailsAsync(conn, relation.Namespace, relation.RelationName, ct);
+        }
+        var table = CapturedTable.Build(name, columns, resolved, details, options.TraceParentColumn);
+        var previous = _tables.GetValueOrDefault(relation.RelationId);
+        if (previous is not null && previous.Schema.Json.AsSpan().SequenceEqual(table.Schema.Json)) return; // same version: keep its identity
+        _tables[relation.RelationId] = table;
+        if (previous is not null)
+            logger.LogInformation("Schema of {Table} changed: columns now {Columns}", name, string.Join(", ", table.Schema.Fields.Select(f => $"{f.Name} {f.SourceType}")));
+        if (table.Unsupported.Count > 0)
+            logger.LogWarning("{Table}: columns {Columns} have types the pipeline does not carry; the events leave them out", name, string.Join(", ", table.Unsupported));
+        if (table.Schema.KeyIndexes.Count == 0)
+            logger.LogWarning("{Table} has neither a primary key nor a replica identity index: its events have no key", name);
+    }
+
+    /// <summary>Reads a whole row (an insert, the new row of an update, the old row under REPLICA IDENTITY FULL).</summary>
+    public async Task<DecodedRow> ReadRowAsync(CapturedTable table, ReplicationTuple tuple, CancellationToken ct, DecodedRow? old = null)
+    {
+        _builder.Begin(table);
         var i = 0;
-        await foreach (var value in tuple.WithCancellation(ct))
+        byte[]? buffer = null;
+        try
         {
-            var column = relation.Columns[i++].ColumnName;
-            if (value.IsUnchangedToastedValue) (unchanged ??= []).Add(column);
-            else if (!value.IsDBNull) await row.SetAsync(column, value, ct);
-        }
-        if (unchanged is not null) await FillUnchangedAsync(row, unchanged, ct);
-        return new DecodedRow(row.Build(), row.TraceParent);
-    }
-
-    /// <summary>Reads the id from a key or old-row tuple (deletes; REPLICA IDENTITY DEFAULT sends the key only).</summary>
-    public static async Task<long> ReadIdAsync(RelationMessage relation, ReplicationTuple tuple, CancellationToken ct)
-    {
-        long? id = null;
-        var i = 0;
-        await foreach (var value in tuple.WithCancellation(ct))
-        {
-            if (relation.Columns[i++].ColumnName == "id" && !value.IsDBNull) id = await value.Get<long>(ct);
-        }
-        return id ?? throw new InvalidOperationException($"a change of {relation.RelationName} carries no id: is its replica identity NOTHING?");
-    }
-
-    /// <summary>
-    /// An update that leaves a large (TOASTed) value unchanged does not carry it. The value is then read from the
-    /// table as it is now; REPLICA IDENTITY FULL would carry it in the old row instead. Values of this table are short,
-    /// so this is rare (values above about 2 kB).
-    /// </summary>
-    private async Task FillUnchangedAsync(Builder row, List<string> columns, CancellationToken ct)
-    {
-        logger.LogWarning("Update of id {Id} does not carry the unchanged large value(s) of {Columns}: reading them from the table",
-            row.Id, string.Join(", ", columns));
-        await using var cmd = db.CreateCommand(_select);
-        cmd.Parameters.AddWithValue("id", row.Id);
-        await using var reader = await cmd.ExecuteReaderAsync(ct);
-        if (!await reader.ReadAsync(ct)) return; // deleted meanwhile: its delete follows in the stream
-        foreach (var column in columns)
-        {
-            var ordinal = reader.GetOrdinal(column);
-            if (!reader.IsDBNull(ordinal)) row.Set(column, reader.GetValue(ordinal));
-        }
-    }
-
-    private sealed class Builder
-    {
-        public long Id;
-        private string _name = "", _username = "", _sex = "", _address = "", _mail = "", _job = "", _company = "", _ssn = "", _residence = "";
-        private DateOnly _birthdate;
-        private DateTime _createdAt, _updatedAt;
-        public string? TraceParent;
-
-        public async ValueTask SetAsync(string column, ReplicationValue value, CancellationToken ct)
-        {
-            switch (column)
+            await foreach (var value in tuple.WithCancellation(ct))
             {
-                case "id": Id = await value.Get<long>(ct); break;
-                case "birthdate": _birthdate = await value.Get<DateOnly>(ct); break;
-                case "created_at": _createdAt = await value.Get<DateTime>(ct); break;
-                case "updated_at": _updatedAt = await value.Get<DateTime>(ct); break;
-                case "name" or "username" or "sex" or "address" or "mail" or "job" or "company" or "ssn" or "residence" or "trace_parent":
-                    Set(column, await value.Get<string>(ct));
-                    break;
-                default: break; // a column the record does not carry
+                var column = i++;
+                if (value.IsDBNull) continue;
+                if (value.IsUnchangedToastedValue)
+                {
+                    _builder.SetUnchanged(column);
+                    continue;
+                }
+                var plan = table.Columns[column];
+                if (plan.Field < 0 && !plan.IsTraceParent) continue; // not carried: Npgsql skips the unread value
+                var length = value.Length;
+                if (buffer is null || buffer.Length < length)
+                {
+                    if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = ArrayPool<byte>.Shared.Rent(Math.Max(length, 256));
+                }
+                await using (var stream = value.GetStream()) await stream.ReadExactlyAsync(buffer.AsMemory(0, length), ct);
+                _builder.Set(column, buffer.AsSpan(0, length));
             }
         }
-
-        public void Set(string column, object value)
+        finally
         {
-            switch (column)
-            {
-                case "id": Id = (long)value; break;
-                case "name": _name = (string)value; break;
-                case "username": _username = (string)value; break;
-                case "sex": _sex = (string)value; break;
-                case "address": _address = (string)value; break;
-                case "mail": _mail = (string)value; break;
-                case "birthdate": _birthdate = value is DateOnly d ? d : DateOnly.FromDateTime((DateTime)value); break;
-                case "job": _job = (string)value; break;
-                case "company": _company = (string)value; break;
-                case "ssn": _ssn = (string)value; break;
-                case "residence": _residence = (string)value; break;
-                case "created_at": _createdAt = (DateTime)value; break;
-                case "updated_at": _updatedAt = (DateTime)value; break;
-                case "trace_parent": TraceParent = (string)value; break;
-                default: break;
-            }
+            if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
         }
-
-        public UserRecord Build() => new()
-        {
-            Id = Id,
-            Name = _name,
-            Username = _username,
-            Sex = _sex,
-            Address = _address,
-            Mail = _mail,
-            Birthdate = _birthdate,
-            Job = _job,
-            Company = _company,
-            Ssn = _ssn,
-            Residence = _residence,
-            CreatedAt = _createdAt,
-            UpdatedAt = _updatedAt,
-        };
+        if (old is not null) _builder.FillUnchangedFrom(old);
+        return _builder.Build();
     }
 }

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using Confluent.Kafka;
@@ -15,11 +14,14 @@ namespace KafkaPipeline.SourceService.Cdc;
 /// </summary>
 public static class TopicState
 {
-    /// <returns>Null when no partition holds a message (a new topic: nothing to compare against).</returns>
-    public static Dictionary<long, UInt128>? Read(KafkaClients kafka, string topic, int partitions, CancellationToken ct)
+    /// <returns>
+    /// Each key's latest value hash (null when no partition holds a message: a new topic, nothing to compare against), and
+    /// the highest epoch ordinal of the topic's events (0 when none carries one).
+    /// </returns>
+    public static (Dictionary<string, UInt128>? Latest, long HighestEpoch) Read(KafkaClients kafka, string topic, int partitions, CancellationToken ct)
     {
         using var consumer = kafka.Consumer<byte[]?, byte[]?>(groupId: "source-state-reader", clientId: "source-state-reader").Build();
-        var latest = new Dictionary<long, UInt128>();
+        var latest = new Dictionary<string, UInt128>(StringComparer.Ordinal);
         var pending = new Dictionary<int, long>();
         var assignment = new List<TopicPartitionOffset>();
         for (var p = 0; p < partitions; p++)
@@ -29,7 +31,8 @@ public static class TopicState
             pending[p] = marks.High.Value;
             assignment.Add(new TopicPartitionOffset(topic, p, marks.Low));
         }
-        if (assignment.Count == 0) return null;
+        long highestEpoch = 0;
+        if (assignment.Count == 0) return (null, 0);
         consumer.Assign(assignment);
         while (pending.Count > 0)
         {
@@ -38,15 +41,16 @@ public static class TopicState
             if (r is null || r.IsPartitionEOF) continue;
             var p = r.Partition.Value;
             if (!pending.TryGetValue(p, out var high) || r.Offset.Value >= high) continue;
-            if (r.Message.Key is { } key &&
-                long.TryParse(Encoding.UTF8.GetString(key), NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+            highestEpoch = Math.Max(highestEpoch, ChangeHeaders.ReadEpoch(r.Message.Headers).Ordinal);
+            if (r.Message.Key is { Length: > 0 } key)
             {
+                var id = Encoding.UTF8.GetString(key);
                 if (r.Message.Value is null) latest.Remove(id);
                 else latest[id] = Hash(r.Message.Value);
             }
             if (r.Offset.Value >= high - 1) pending.Remove(p);
         }
-        return latest;
+        return (latest, highestEpoch);
     }
 
     public static UInt128 Hash(ReadOnlySpan<byte> value)

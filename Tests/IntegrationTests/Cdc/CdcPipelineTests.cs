@@ -53,7 +53,7 @@ public sealed class CdcPipelineTests(ITestOutputHelper output)
         var objects = await ReadObjectsAsync(h.S3, h.Bucket, PipelineHarness.Topic);
         PipelineAssert.BucketHoldsTopicExactlyOnce(objects, topic);
         var lake = Replay(objects);
-        var expected = pg.Values.ToDictionary(u => u.Id, u => Encoding.UTF8.GetString(s_protector.Protect(UserRecordJson.Serialize(u))));
+        var expected = pg.Values.ToDictionary(u => u.Id, u => Encoding.UTF8.GetString(s_protector.Protect(UsersEvents.Value(u))));
         var missing = expected.Keys.Where(id => !lake.ContainsKey(id)).Take(10).ToList();
         var extra = lake.Keys.Where(id => !expected.ContainsKey(id)).Take(10).ToList();
         var different = expected.Where(e => lake.TryGetValue(e.Key, out var line) && line != e.Value).Select(e => e.Key).Take(10).ToList();

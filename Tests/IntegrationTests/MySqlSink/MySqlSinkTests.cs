@@ -149,12 +149,12 @@ public class MySqlSinkTests(ITestOutputHelper output)
         foreach (var id in Enumerable.Range(1, 50))
         {
             // created (LSN 100), updated (LSN 200), deleted (LSN 300), all in one batch; ids 41..50 are created again (LSN 400)
-            messages.Add((SinkTestKit.Key(id), UserRecordJson.Serialize(User(id, 1)), SinkTestKit.Change(ChangeOp.Create, 100, (ulong)id, t)));
-            messages.Add((SinkTestKit.Key(id), UserRecordJson.Serialize(User(id, 2)), SinkTestKit.Change(ChangeOp.Update, 200, (ulong)id, t)));
+            messages.Add((SinkTestKit.Key(id), UsersEvents.Value(User(id, 1)), SinkTestKit.Change(ChangeOp.Create, 100, (ulong)id, t)));
+            messages.Add((SinkTestKit.Key(id), UsersEvents.Value(User(id, 2)), SinkTestKit.Change(ChangeOp.Update, 200, (ulong)id, t)));
             messages.Add((SinkTestKit.Key(id), null, SinkTestKit.Change(ChangeOp.Delete, 300, (ulong)id, t)));
-            if (id > 40) messages.Add((SinkTestKit.Key(id), UserRecordJson.Serialize(User(id, 4)), SinkTestKit.Change(ChangeOp.Create, 400, (ulong)id, t)));
+            if (id > 40) messages.Add((SinkTestKit.Key(id), UsersEvents.Value(User(id, 4)), SinkTestKit.Change(ChangeOp.Create, 400, (ulong)id, t)));
         }
-        messages.AddRange(Users(50, firstId: 51).Select(u => (SinkTestKit.Key(u.Id), (byte[]?)UserRecordJson.Serialize(u), (Headers?)SinkTestKit.Change(ChangeOp.Create, 100, (ulong)u.Id, t))));
+        messages.AddRange(Users(50, firstId: 51).Select(u => (SinkTestKit.Key(u.Id), (byte[]?)UsersEvents.Value(u), (Headers?)SinkTestKit.Change(ChangeOp.Create, 100, (ulong)u.Id, t))));
         kit.Kafka.Produce(messages);
         var app = await kit.StartSinkAsync();
         await kit.WaitForCommittedToEndAsync();
@@ -164,7 +164,7 @@ public class MySqlSinkTests(ITestOutputHelper output)
 
         // A replay of the old versions (LSN 200): deleted rows stay deleted, re-created ones keep their newer version.
         kit.Kafka.Produce(Enumerable.Range(1, 50).Select(id =>
-            (SinkTestKit.Key(id), (byte[]?)UserRecordJson.Serialize(User(id, 2)), (Headers?)SinkTestKit.Change(ChangeOp.Update, 200, (ulong)id, t))));
+            (SinkTestKit.Key(id), (byte[]?)UsersEvents.Value(User(id, 2)), (Headers?)SinkTestKit.Change(ChangeOp.Update, 200, (ulong)id, t))));
         await kit.WaitForCommittedToEndAsync();
         AssertTableEquals(Users(10, 41, version: 4).Concat(Users(50, firstId: 51)), kit.ReadTable());
 
@@ -195,15 +195,15 @@ public class MySqlSinkTests(ITestOutputHelper output)
         await using var kit = await CreateAsync();
         var good = Users(900);
         var tooLong = User(5000) with { Name = new string('x', 300) }; // VARCHAR(255), strict mode
-        var zeroId = Encoding.UTF8.GetString(UserRecordJson.Serialize(User(5001))).Replace("\"id\":5001", "\"id\":0", StringComparison.Ordinal);
+        var zeroId = Encoding.UTF8.GetString(UsersEvents.Value(User(5001))).Replace("\"id\":5001", "\"id\":0", StringComparison.Ordinal);
         Assert.Contains("\"id\":0", zeroId);
         var messages = new List<(long, byte[]?)>();
-        messages.AddRange(good.Take(300).Select(u => (u.Id, (byte[]?)UserRecordJson.Serialize(u))));
+        messages.AddRange(good.Take(300).Select(u => (u.Id, (byte[]?)UsersEvents.Value(u))));
         messages.Add((4000, Encoding.UTF8.GetBytes("{\"id\": 4000, \"ssn\": \"999-99-9999\", \"name\": "))); // invalid JSON
-        messages.AddRange(good.Skip(300).Take(300).Select(u => (u.Id, (byte[]?)UserRecordJson.Serialize(u))));
+        messages.AddRange(good.Skip(300).Take(300).Select(u => (u.Id, (byte[]?)UsersEvents.Value(u))));
         messages.Add((5001, Encoding.UTF8.GetBytes(zeroId)));                                                  // id = 0
-        messages.Add((5000, UserRecordJson.Serialize(tooLong)));                                               // MySQL refuses it
-        messages.AddRange(good.Skip(600).Select(u => (u.Id, (byte[]?)UserRecordJson.Serialize(u))));
+        messages.Add((5000, UsersEvents.Value(tooLong)));                                               // MySQL refuses it
+        messages.AddRange(good.Skip(600).Select(u => (u.Id, (byte[]?)UsersEvents.Value(u))));
         var reports = kit.Kafka.Produce(messages);
 
         var app = await kit.StartSinkAsync(new Dictionary<string, string> { ["BulkCopyThreshold"] = bulkThreshold });

@@ -14,17 +14,19 @@ namespace KafkaPipeline.IntegrationTests.Pipeline;
 /// <summary>A message of P_USERS as stored, and its parsed user when it is a valid one.</summary>
 public sealed record TopicMessage(int Partition, long Offset, byte[]? Key, byte[]? Value, Headers? Headers)
 {
+    private static readonly KafkaPipeline.Shared.Contract.ChangeEventReader s_events = new();
+
     public UserRecord? User { get; } = TryParse(Value);
 
     public string KeyText => Key is null ? "<null>" : Encoding.UTF8.GetString(Key);
 
-    /// <summary>Valid for the sinks: one user JSON document on one line (what the S3 sink stores as a line).</summary>
+    /// <summary>Valid for the sinks: one users change event on one line.</summary>
     private static UserRecord? TryParse(byte[]? value)
     {
         if (value is null || value.Length == 0 || value.AsSpan().IndexOfAny((byte)'\n', (byte)'\r') >= 0) return null;
         try
         {
-            return UserRecordJson.Deserialize(value);
+            return UsersEvents.ToUser(s_events.Read(value));
         }
         catch (InvalidRecordException)
         {

@@ -90,7 +90,7 @@ internal sealed class S3SinkTestKit : IAsyncDisposable
 
     public Dictionary<(int Partition, long Offset), byte[]> ProduceUsers(long firstId, int count, Func<UserRecord, Headers?>? headers = null) =>
         Produce(Enumerable.Range(0, count).Select(i => User(firstId + i))
-            .Select(u => (SinkTestKit.Key(u.Id), (byte[]?)UserRecordJson.Serialize(u), headers?.Invoke(u))));
+            .Select(u => (SinkTestKit.Key(u.Id), (byte[]?)UsersEvents.Value(u), headers?.Invoke(u))));
 
     /// <summary>
     /// Every object under topics/P_USERS/, with metadata and lines. With <paramref name="skipIncomplete"/> an object

@@ -1,3 +1,4 @@
+using KafkaPipeline.Tests;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
@@ -70,7 +71,7 @@ public sealed class S3SinkTests
         for (var id = 1L; id <= 200; id++)
         {
             var user = User(id);
-            messages.Add((SinkTestKit.Key(id), UserRecordJson.Serialize(user), SinkTestKit.Change(ChangeOp.Create, 100, (ulong)id, t)));
+            messages.Add((SinkTestKit.Key(id), UsersEvents.Value(user), SinkTestKit.Change(ChangeOp.Create, 100, (ulong)id, t)));
             table[id] = user;
             if (id % 3 == 0)
             {
@@ -80,7 +81,7 @@ public sealed class S3SinkTests
             if (id % 9 == 0)
             {
                 var back = user with { Name = "back again" };
-                messages.Add((SinkTestKit.Key(id), UserRecordJson.Serialize(back), SinkTestKit.Change(ChangeOp.Create, 300, (ulong)id, t)));
+                messages.Add((SinkTestKit.Key(id), UsersEvents.Value(back), SinkTestKit.Change(ChangeOp.Create, 300, (ulong)id, t)));
                 table[id] = back;
             }
         }
@@ -159,7 +160,7 @@ public sealed class S3SinkTests
 
         // Partition 0's first object is being built by the sink; meanwhile another writer (a stalled instance waking
         // up) stores an object under the same key with the first 25 records. The sink must not replace it.
-        var first = kit.Produce(Enumerable.Range(1, 400).Select(i => (SinkTestKit.Key(i), (byte[]?)UserRecordJson.Serialize(User(i)), (Headers?)null))
+        var first = kit.Produce(Enumerable.Range(1, 400).Select(i => (SinkTestKit.Key(i), (byte[]?)UsersEvents.Value(User(i)), (Headers?)null))
             .Where(m => Murmur2Partitioner.Partition(m.Item1, SinkTestKit.Partitions) == 0).Take(40));
         await kit.Kafka.WaitUntilAsync(() => Progress(sink).Consumed >= 40, "40 records taken");
         var foreign = string.Concat(Enumerable.Range(0, 25).Select(o => Encoding.UTF8.GetString(first[(0, o)]) + "\n"));
@@ -171,7 +172,7 @@ public sealed class S3SinkTests
         await kit.Bucket.Client.PutObjectAsync(put);
 
         // Up to offset 145: objects of 60 from offset 25 on fill up and are stored (the rotate interval is long).
-        var rest = kit.Produce(Enumerable.Range(401, 1000).Select(i => (SinkTestKit.Key(i), (byte[]?)UserRecordJson.Serialize(User(i)), (Headers?)null))
+        var rest = kit.Produce(Enumerable.Range(401, 1000).Select(i => (SinkTestKit.Key(i), (byte[]?)UsersEvents.Value(User(i)), (Headers?)null))
             .Where(m => Murmur2Partitioner.Partition(m.Item1, SinkTestKit.Partitions) == 0).Take(105));
         var expected = first.Concat(rest).ToDictionary();
         await kit.WaitForRecordsAsync(145); // offsets 0..24 in the other writer's object, 25..84 and 85..144 in the sink's
@@ -232,7 +233,7 @@ public sealed class S3SinkTests
     public async Task Malformed_records_go_to_the_dead_letter_topic_and_the_rest_flows()
     {
         await using var kit = await CreateAsync();
-        var messages = Enumerable.Range(1, 60).Select(id => (Key: SinkTestKit.Key(id), Value: (byte[]?)UserRecordJson.Serialize(User(id)), Headers: (Headers?)null)).ToList();
+        var messages = Enumerable.Range(1, 60).Select(id => (Key: SinkTestKit.Key(id), Value: (byte[]?)UsersEvents.Value(User(id)), Headers: (Headers?)null)).ToList();
         messages.Insert(20, (Encoding.UTF8.GetBytes("bad-json"), "{ not json"u8.ToArray(), null));
         messages.Insert(40, (Encoding.UTF8.GetBytes("bad-id"), """{"id":-5,"updated_at":"2024-01-01T00:00:00Z"}"""u8.ToArray(), null));
         messages.Insert(50, (Encoding.UTF8.GetBytes("70"), Encoding.UTF8.GetBytes("{\"id\":70,\n\"updated_at\":\"2024-01-01T00:00:00Z\"}"), null));
@@ -244,7 +245,7 @@ public sealed class S3SinkTests
         var objects = await kit.WaitForRecordsAsync(60);
 
         // Every good record once, by id; no bad one.
-        var ids = objects.SelectMany(o => o.Lines).Select(l => UserRecordJson.Deserialize(l).Id).Order().ToList();
+        var ids = objects.SelectMany(o => o.Lines).Select(l => LakeLineIds.Of(l)).Order().ToList();
         Assert.Equal(Enumerable.Range(1, 60).Select(i => (long)i), ids);
         var dead = kit.Kafka.ReadDeadLetters(3);
         Assert.Equal(badOffsets, dead.Select(d => (int.Parse(SinkTestKit.Header(d, PipelineHeaders.DlqPartition), System.Globalization.CultureInfo.InvariantCulture),
@@ -326,7 +327,7 @@ public sealed class S3SinkTests
             // The span names the object that holds this user.
             var key = Assert.IsType<string>(span.GetTagItem("aws.s3.key"));
             var holder = Assert.Single(objects, o => o.Key == key);
-            Assert.Contains(holder.Lines, l => UserRecordJson.Deserialize(l).Id == id);
+            Assert.Contains(holder.Lines, l => LakeLineIds.Of(l) == id);
         }
         Assert.True(latencies.Count >= expected.Count, $"{latencies.Count} latency measurements");
         Assert.All(latencies, ms => Assert.InRange(ms, 0, TimeSpan.FromMinutes(10).TotalMilliseconds));

@@ -1,3 +1,4 @@
+using KafkaPipeline.Tests;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Confluent.Kafka;

@@ -1,3 +1,4 @@
+using KafkaPipeline.Tests;
 using System.Diagnostics.Metrics;
 using System.Text;
 using Confluent.Kafka;
@@ -143,7 +144,7 @@ public sealed class SinkRuntimeContractTests
         await using var kit = new SinkTestKit();
         var store = new FakeStore();
         var messages = new List<(byte[] Key, byte[]? Value, Headers? Headers)>();
-        messages.AddRange(Users(100).Select(u => (SinkTestKit.Key(u.Id), (byte[]?)UserRecordJson.Serialize(u), (Headers?)null)));
+        messages.AddRange(Users(100).Select(u => (SinkTestKit.Key(u.Id), (byte[]?)UsersEvents.Value(u), (Headers?)null)));
         messages.Add((SinkTestKit.Key(500), Encoding.UTF8.GetBytes("{\"id\": 500, \"ssn\": \"123-45-6789\", \"name\": "), null)); // not JSON
         messages.Add((SinkTestKit.Key(501), [], null));                                                                        // empty
         messages.Add((SinkTestKit.Key(7), null, SinkTestKit.Change(ChangeOp.Delete, 900, 1, DateTime.UtcNow)));                // tombstone

@@ -70,7 +70,7 @@ internal sealed class SinkTestKit : IAsyncDisposable
         Produce(messages.Select(m => (Key(m.Id), m.Value, (Headers?)null)));
 
     public List<DeliveryReport<byte[]?, byte[]?>> ProduceUsers(IEnumerable<UserRecord> users, Func<UserRecord, Headers?>? headers = null) =>
-        Produce(users.Select(u => (Key(u.Id), (byte[]?)UserRecordJson.Serialize(u), headers?.Invoke(u))));
+        Produce(users.Select(u => (Key(u.Id), (byte[]?)UsersEvents.Value(u), headers?.Invoke(u))));
 
     /// <summary>Change-event headers as the CDC source writes them.</summary>
     public static Headers Change(string op, ulong commitLsn, ulong changeLsn, DateTime commitTime)

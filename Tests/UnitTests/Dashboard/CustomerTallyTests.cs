@@ -24,7 +24,7 @@ public sealed class CustomerTallyTests
             Id = id, Name = name, Username = "u", Sex = "F", Address = "1 Road", Mail = "m@x", Birthdate = new DateOnly(1990, 1, 1),
             Job = "j", Company = "c", Ssn = "123-45-6789", Residence = country, CreatedAt = created, UpdatedAt = created,
         };
-        return new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(id.ToString(System.Globalization.CultureInfo.InvariantCulture)), Value = UserRecordJson.Serialize(user), Headers = headers };
+        return new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(id.ToString(System.Globalization.CultureInfo.InvariantCulture)), Value = UsersEvents.Value(user), Headers = headers };
     }
 
     private static Message<byte[]?, byte[]?> Tombstone(long id) =>

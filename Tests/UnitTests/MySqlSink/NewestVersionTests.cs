@@ -1,3 +1,4 @@
+using KafkaPipeline.Tests;
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
@@ -17,13 +18,13 @@ public class NewestVersionTests
         var message = new ConsumeResult<byte[]?, byte[]?>
         {
             TopicPartitionOffset = new TopicPartitionOffset("P_USERS", partition, offset),
-            Message = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(id.ToString(CultureInfo.InvariantCulture)), Value = UserRecordJson.Serialize(user) },
+            Message = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(id.ToString(CultureInfo.InvariantCulture)), Value = UsersEvents.Value(user) },
         };
-        return new SinkRecord(message, id, user, new SourceVersion(lsn, 0), user.UpdatedAt);
+        return TestRecords.Create(message, id, user, new SourceVersion(lsn, 0), user.UpdatedAt);
     }
 
     private static SinkRecord Delete(long id, long offset, ulong lsn) =>
-        new(new ConsumeResult<byte[]?, byte[]?> { TopicPartitionOffset = new TopicPartitionOffset("P_USERS", 0, offset), Message = new Message<byte[]?, byte[]?>() },
+        TestRecords.Create(new ConsumeResult<byte[]?, byte[]?> { TopicPartitionOffset = new TopicPartitionOffset("P_USERS", 0, offset), Message = new Message<byte[]?, byte[]?>() },
             id, null, new SourceVersion(lsn, 0), s_t0);
 
     [Fact]

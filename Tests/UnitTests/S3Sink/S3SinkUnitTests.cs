@@ -174,7 +174,7 @@ public sealed class LakeLinesTests
 {
     private static readonly KafkaPipeline.Shared.FieldProtector Protector = new(new KafkaPipeline.Shared.ProtectionOptions());
 
-    private static KafkaPipeline.Shared.Sinks.SinkRecord Record(long id, string? value) => new(
+    private static KafkaPipeline.Shared.Sinks.SinkRecord Record(long id, string? value) => KafkaPipeline.Tests.TestRecords.Create(
         new Confluent.Kafka.ConsumeResult<byte[]?, byte[]?>
         {
             TopicPartitionOffset = new Confluent.Kafka.TopicPartitionOffset("P_USERS", 0, 0),

@@ -35,11 +35,13 @@ public sealed class FieldProtectionTests
     }
 
     [Fact]
-    public void Protection_changes_only_the_private_value_every_other_byte_stays()
+    public void Protection_changes_only_the_private_values_at_any_depth_every_other_byte_stays()
     {
         var json = "{\"id\":7,\"name\":\"Zoë & \\\"Q\\\" <東京> 😀\",\"ssn\":\"123-45-6789\",\"nested\":{\"ssn\":\"x\"},\"address\":\"a\\nb\"}";
         var result = Encoding.UTF8.GetString(Protector.Protect(Encoding.UTF8.GetBytes(json)));
-        Assert.Equal(json.Replace("\"123-45-6789\"", "\"" + Protector.Hash("123-45-6789") + "\"", StringComparison.Ordinal), result);
+        var expected = json.Replace("\"123-45-6789\"", "\"" + Protector.Hash("123-45-6789") + "\"", StringComparison.Ordinal)
+            .Replace("{\"ssn\":\"x\"}", "{\"ssn\":\"" + Protector.Hash("x") + "\"}", StringComparison.Ordinal);
+        Assert.Equal(expected, result);
     }
 
     [Fact]

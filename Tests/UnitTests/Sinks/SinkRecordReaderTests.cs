@@ -1,3 +1,4 @@
+using KafkaPipeline.Tests;
 using System.Text;
 using Confluent.Kafka;
 using KafkaPipeline.Shared;
@@ -7,6 +8,8 @@ namespace KafkaPipeline.UnitTests.Sinks;
 
 public sealed class SinkRecordReaderTests
 {
+    private readonly SinkRecordReader _reader = new();
+
     private static ConsumeResult<byte[]?, byte[]?> Message(string? key, byte[]? value, Headers? headers = null, long offset = 0) => new()
     {
         TopicPartitionOffset = new TopicPartitionOffset("P_USERS", 0, offset),
@@ -24,18 +27,18 @@ public sealed class SinkRecordReaderTests
         var headers = new Headers();
         var commit = new DateTime(2026, 1, 1, 0, 0, 1, DateTimeKind.Utc).AddTicks(10);
         ChangeHeaders.Write(headers, ChangeOp.Update, new SourceVersion(0x16B3748, 0x16B3700), commit);
-        var r = SinkRecordReader.Read(Message("42", UserRecordJson.Serialize(user), headers));
+        var r = _reader.Read(Message("42", UsersEvents.Value(user), headers));
         Assert.False(r.IsDelete);
         Assert.Equal(42, r.Id);
         Assert.Equal(new SourceVersion(0x16B3748, 0x16B3700), r.Version);
         Assert.Equal(commit, r.CommitTime);
-        Assert.Equal(user.UpdatedAt, r.VersionTime);
+        Assert.Equal(commit, r.VersionTime);
     }
 
     [Fact]
     public void A_tombstone_is_a_delete_of_the_key_s_id_timed_by_its_commit_or_else_by_kafka()
     {
-        var delete = SinkRecordReader.Read(Message("7", null));
+        var delete = _reader.Read(Message("7", null));
         Assert.True(delete.IsDelete);
         Assert.Equal(7, delete.Id);
         Assert.False(delete.Version.HasLsn);
@@ -43,21 +46,19 @@ public sealed class SinkRecordReaderTests
 
         var headers = new Headers();
         ChangeHeaders.Write(headers, ChangeOp.Delete, new SourceVersion(500, 1), new DateTime(2026, 3, 1, 0, 0, 0, DateTimeKind.Utc));
-        var withVersion = SinkRecordReader.Read(Message("7", null, headers));
+        var withVersion = _reader.Read(Message("7", null, headers));
         Assert.Equal(new SourceVersion(500, 1), withVersion.Version);
         Assert.Equal(new DateTime(2026, 3, 1, 0, 0, 0, DateTimeKind.Utc), withVersion.VersionTime);
     }
 
     [Theory]
-    [InlineData("abc", null, "tombstone")]
-    [InlineData(null, null, "tombstone")]
-    [InlineData("0", null, "tombstone")]
+    [InlineData(null, null, "no key")]
     [InlineData("1", "", "empty")]
-    [InlineData("1", "{ not json", "not a valid user JSON")]
-    [InlineData("1", "{\"id\":0,\"updated_at\":\"2024-01-01T00:00:00Z\"}", "'id'")]
+    [InlineData("1", "{ not json", "not valid JSON")]
+    [InlineData("1", "{\"id\":1,\"updated_at\":\"2024-01-01T00:00:00Z\"}", "schema")]
     public void What_is_neither_a_user_nor_a_delete_goes_to_the_dead_letter_topic_with_the_reason(string? key, string? value, string reason)
     {
-        var (records, errant) = SinkRecordReader.Read([Message(key, value is null ? null : Encoding.UTF8.GetBytes(value))]);
+        var (records, errant) = _reader.Read([Message(key, value is null ? null : Encoding.UTF8.GetBytes(value))]);
         Assert.Empty(records);
         var e = Assert.Single(errant);
         Assert.Equal("deserialize", e.Stage);
@@ -68,7 +69,7 @@ public sealed class SinkRecordReaderTests
     public void Newer_compares_lsns_when_both_have_one_else_the_version_times()
     {
         var t = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
-        SinkRecord R(ulong lsn, int seconds) => new(Message("1", null), 1, null, new SourceVersion(lsn, 0), t.AddSeconds(seconds));
+        SinkRecord R(ulong lsn, int seconds) => TestRecords.Create(Message("1", null), 1, null, new SourceVersion(lsn, 0), t.AddSeconds(seconds));
         Assert.True(R(20, 0).IsNewerThan(R(10, 5)));
         Assert.False(R(10, 5).IsNewerThan(R(20, 0)));
         Assert.True(R(0, 5).IsNewerThan(R(20, 0)));   // one without LSN: by time

@@ -47,10 +47,11 @@ public sealed class SourceOptionsTests
     [Fact]
     public void Incrementing_positions_ignore_the_timestamp()
     {
-        var reader = new UsersReader(null!, new SourceOptions { Mode = SourceMode.Incrementing });
-        var user = new KafkaPipeline.Shared.UserRecord { Id = 7, UpdatedAt = DateTime.UtcNow };
-        Assert.Equal(new KafkaPipeline.Shared.SourcePosition(DateTime.UnixEpoch, 7), reader.PositionOf(user));
-        var byTime = new UsersReader(null!, new SourceOptions());
-        Assert.Equal(user.Position, byTime.PositionOf(user));
+        var reader = new UsersReader(null!, null!, new SourceOptions { Mode = SourceMode.Incrementing });
+        var user = new KafkaPipeline.Shared.UserRecord { Id = 7, UpdatedAt = new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc) };
+        var values = KafkaPipeline.Shared.UsersEvents.Values(user);
+        Assert.Equal(new KafkaPipeline.Shared.SourcePosition(DateTime.UnixEpoch, 7), reader.PositionOf(KafkaPipeline.Shared.UsersEvents.Schema, values));
+        var byTime = new UsersReader(null!, null!, new SourceOptions { Mode = SourceMode.TimestampIncrementing });
+        Assert.Equal(user.Position, byTime.PositionOf(KafkaPipeline.Shared.UsersEvents.Schema, values));
     }
 }
