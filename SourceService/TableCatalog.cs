@@ -42,7 +42,7 @@ public static class TableCatalog
             WITH t AS (SELECT to_regclass(quote_ident(@schema) || '.' || quote_ident(@table)) AS oid),
                  k AS (SELECT i.indkey::int2[] AS cols FROM pg_index i JOIN t ON i.indrelid = t.oid
                        WHERE i.indisprimary OR i.indisreplident ORDER BY i.indisprimary DESC LIMIT 1)
-            SELECT a.attname, COALESCE(a.attnum = ANY ((SELECT cols FROM k)), false),
+            SELECT a.attname, a.attnum = ANY (COALESCE((SELECT cols FROM k), '{}'::int2[])),
                    CASE WHEN a.atthasmissing THEN array_send(a.attmissingval) END
             FROM pg_attribute a JOIN t ON a.attrelid = t.oid WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
             """, conn);

@@ -15,7 +15,17 @@ public sealed class ChangeEventWriter : IDisposable
     private readonly ArrayBufferWriter<byte> _buffer = new(1024);
     private readonly Utf8JsonWriter _json;
 
-    public ChangeEventWriter() => _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { SkipValidation = true });
+    public ChangeEventWriter() => _json = new Utf8JsonWriter(_buffer, Options);
+
+    /// <summary>
+    /// Text as it is (UTF-8), escaping only what JSON requires, as Kafka Connect's JsonConverter writes it: the default
+    /// encoder would also escape every non-ASCII character and quotes meant for HTML.
+    /// </summary>
+    public static readonly JsonWriterOptions Options = new()
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        SkipValidation = true,
+    };
 
     /// <summary>
     /// The event value for a row. <paramref name="values"/> in the schema's field order, in each kind's .NET
@@ -82,7 +92,7 @@ public static class EventKeys
         if (keys.Count == 1 && IsPlain(schema.Fields[keys[0]]) && values[keys[0]] is { } single)
             return Encoding.UTF8.GetBytes(ConnectValueJson.ToText(schema.Fields[keys[0]], single));
         var buffer = new ArrayBufferWriter<byte>(64);
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, ChangeEventWriter.Options))
         {
             w.WriteStartObject();
             foreach (var i in keys)

@@ -213,7 +213,7 @@ public static class ConnectValueJson
     private static string JsonText(FieldSchema field, object value)
     {
         var buffer = new ArrayBufferWriter<byte>();
-        using (var w = new Utf8JsonWriter(buffer)) Write(w, field, value);
+        using (var w = new Utf8JsonWriter(buffer, ChangeEventWriter.Options)) Write(w, field, value);
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 

@@ -52,7 +52,7 @@ public sealed class TableSchema
     private static byte[] Write(TableSchema schema)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, ChangeEventWriter.Options))
         {
             w.WriteStartObject();
             w.WriteString("type", "struct");

@@ -50,11 +50,7 @@ public sealed class CdcWorker(
         var state = new SnapshotState(db, _options);
         try
         {
-            await StartupRetry.WaitForAsync("PostgreSQL (ConnectionStrings:usersdb)", async c =>
-            {
-                await UsersSchema.EnsureAsync(db, _options.Table, logger, c);
-                await state.EnsureAsync(c);
-            }, logger, ct);
+            await StartupRetry.WaitForAsync("PostgreSQL (ConnectionStrings:usersdb)", state.EnsureAsync, logger, ct);
 
             var delay = TimeSpan.FromMilliseconds(250);
             while (!ct.IsCancellationRequested)
@@ -106,6 +102,7 @@ public sealed class CdcWorker(
     {
         var setup = new CdcSetup(db, _options);
         await setup.CheckServerAsync(ct);
+        await WaitForTableAsync(ct);
         await setup.EnsurePublicationAsync(ct);
         var partitions = await Task.Run(() => TopicTail.ReadPartitionCount(kafkaClients.BootstrapServers, _options.Topic, TimeSpan.FromSeconds(10)), ct);
 
@@ -232,6 +229,27 @@ public sealed class CdcWorker(
             await stream.HandleAsync(message, ct);
             if (message is RelationMessage) ReportUnsupported(decoder);
         }
+    }
+
+    /// <summary>The source captures a table; it does not create one: until it exists, it waits (and /health says so).</summary>
+    private async Task WaitForTableAsync(CancellationToken ct)
+    {
+        var logged = false;
+        while (true)
+        {
+            await using (var conn = await db.OpenConnectionAsync(ct))
+            {
+                if (await TableCatalog.ResolveAsync(conn, _options.Table, ct) is not null) break;
+            }
+            if (!logged)
+            {
+                logger.LogWarning("Table {Table} does not exist yet: waiting for it to be created", _options.Table);
+                health.Report("table", HealthStatus.Degraded, $"table {_options.Table} (Source:Table) does not exist yet; it is captured as soon as it is created");
+                logged = true;
+            }
+            await Task.Delay(TimeSpan.FromSeconds(1), ct);
+        }
+        health.Clear("table");
     }
 
     private TableRows Rows() => new(_types, _options.TraceParentColumn, (table, column, what) =>

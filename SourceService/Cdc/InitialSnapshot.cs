@@ -87,8 +87,8 @@ public sealed partial class InitialSnapshot(string connectionString, SourceOptio
         tracker.Close(tx, consistentPoint);
         await tracker.WaitForAsync(consistentPoint, ct);
         logger.LogInformation(
-            "Initial snapshot of {Table} at {Lsn} in Kafka: {Rows} rows published, {Unchanged} already in the topic unchanged, {Tombstones} tombstones for keys the table no longer has",
-            table.Table, SourceVersion.FormatLsn(consistentPoint), index - tombstones, unchanged, tombstones);
+            "Initial snapshot at {Lsn} of {Table} in Kafka: {Rows} rows published, {Unchanged} already in the topic unchanged, {Tombstones} tombstones for keys the table no longer has",
+            SourceVersion.FormatLsn(consistentPoint), table.Table, index - tombstones, unchanged, tombstones);
         return index;
     }
 }
