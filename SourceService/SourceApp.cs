@@ -18,7 +18,8 @@ public static class SourceApp
         ConnectionNames.Require(builder.Configuration, ConnectionNames.Postgres);
         builder.AddNpgsqlDataSource(ConnectionNames.Postgres); // Aspire.Npgsql: pooling, health check, traces, metrics
         builder.AddKafkaClients();
-        builder.Services.AddSingleton<SourceKafka>();
+        builder.Services.AddSingleton(sp => new SourceKafka(sp.GetRequiredService<KafkaClients>(),
+            sp.GetRequiredService<IOptions<SourceOptions>>().Value.ProducerOverrides));
         // One worker, by mode: Cdc (the default) streams the log; the polling modes poll the table.
         builder.Services.AddSingleton<IHostedService>(sp =>
             sp.GetRequiredService<IOptions<SourceOptions>>().Value.Mode == SourceMode.Cdc

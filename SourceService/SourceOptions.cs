@@ -51,6 +51,12 @@ public sealed partial class SourceOptions : IValidatedOptions
     /// </summary>
     public string TraceParentColumn { get; set; } = "trace_parent";
 
+    /// <summary>
+    /// Extra librdkafka producer properties over the shared defaults, e.g. Source:ProducerOverrides:message.max.bytes=4000000
+    /// for rows larger than Kafka's default 1 MB message.
+    /// </summary>
+    public Dictionary<string, string> ProducerOverrides { get; set; } = [];
+
     /// <summary>Table (in the source database) recording which slot's initial snapshot is complete in Kafka.</summary>
     public string CdcStateTable { get; set; } = "kafka_pipeline_cdc_state";
 
@@ -107,5 +113,6 @@ public sealed partial class SourceOptions : IValidatedOptions
         foreach (var m in Check.Positive($"{section}:PollInterval", PollInterval)) yield return m;
         foreach (var m in Check.NotNegative($"{section}:Delay", Delay)) yield return m;
         foreach (var m in Check.Range($"{section}:BatchSize", BatchSize, 1, 100_000)) yield return m;
+        foreach (var m in LibrdkafkaOverrides.Validate($"{section}:ProducerOverrides", ProducerOverrides)) yield return m;
     }
 }

@@ -132,13 +132,20 @@ public sealed class SourceWorker(
 }
 
 /// <summary>The source's producer: explicit partitions, W3C trace context in headers, wait for every ack.</summary>
-public sealed class SourceKafka(KafkaClients kafka) : IDisposable
+public sealed class SourceKafka(KafkaClients kafka, IReadOnlyDictionary<string, string>? overrides = null) : IDisposable
 {
     private static readonly KeyValuePair<string, object?> s_service = new("service", "source");
     // Delivery reports need only the outcome: with the default ("all") every message in flight keeps its key, value and
     // headers reachable until acknowledged, which costs garbage collections during a snapshot.
+    // Gapless: should Kafka refuse one message, no later message of its partition is written either (the producer fails
+    // instead), so what a partition holds stays a prefix of what was sent to it, which the restart dedupe relies on.
     private readonly IProducer<byte[], byte[]?> _producer =
-        kafka.Producer<byte[], byte[]?>("source-service", c => c.DeliveryReportFields = "status").Build();
+        kafka.Producer<byte[], byte[]?>("source-service", c =>
+        {
+            c.DeliveryReportFields = "status";
+            c.EnableGaplessGuarantee = true;
+            foreach (var (key, value) in overrides ?? new Dictionary<string, string>()) c.Set(key, value);
+        }).Build();
 
     /// <summary>The cluster's clients, for the readers of what the topic already holds.</summary>
     public KafkaClients Clients { get; } = kafka;

@@ -52,13 +52,19 @@ public sealed class CdcWorker(
         {
             await StartupRetry.WaitForAsync("PostgreSQL (ConnectionStrings:usersdb)", state.EnsureAsync, logger, ct);
 
-            var delay = TimeSpan.FromMilliseconds(250);
+            var delay = s_firstRetry;
             while (!ct.IsCancellationRequested)
             {
                 try
                 {
                     await using var leader = await SourceLeadership.AcquireAsync(_postgres, _options.SlotName, _options.StandbyRetryInterval, logger, ct);
-                    await RunActiveAsync(leader, state, () => delay = TimeSpan.FromMilliseconds(250), ct);
+                    // Only a session that gets something confirmed counts as recovered: one that streams and then fails on
+                    // the same event again backs off instead of starting over several times a second.
+                    await RunActiveAsync(leader, state, () =>
+                    {
+                        delay = s_firstRetry;
+                        health.Clear("kafka-refused");
+                    }, ct);
                 }
                 catch (PostgresException e) when (e.SqlState.StartsWith("42", StringComparison.Ordinal))
                 {
@@ -70,9 +76,23 @@ public sealed class CdcWorker(
                 catch (Exception e) when (IsTransient(e) && !ct.IsCancellationRequested)
                 {
                     PipelineTelemetry.Errors.Add(1, new KeyValuePair<string, object?>("service", "source"));
-                    logger.LogWarning("Change stream stopped ({Error}); starting over in {Delay} ms", e.Message, (int)delay.TotalMilliseconds);
+                    var refusal = KafkaRefusal(e);
+                    if (refusal is not null)
+                    {
+                        // Retrying cannot fix this by itself; an operator can (a larger limit, a right), so retry slowly.
+                        delay = TimeSpan.FromTicks(Math.Max(delay.Ticks, s_refusedRetry.Ticks));
+                        var text = $"Kafka refuses an event of {_options.Table} ({refusal.Error.Code}: {refusal.Error.Reason}). Nothing from its " +
+                            "transaction on is confirmed to PostgreSQL (the slot keeps that WAL), and the source tries again every " +
+                            $"{delay.TotalSeconds:0} s. Fix: {RefusalFix(refusal.Error.Code)}";
+                        health.Report("kafka-refused", HealthStatus.Unhealthy, text);
+                        logger.LogError("{Problem}", text);
+                    }
+                    else
+                    {
+                        logger.LogWarning("Change stream stopped ({Error}); starting over in {Delay} ms", e.Message, (int)delay.TotalMilliseconds);
+                    }
                     await Task.Delay(delay, ct);
-                    delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
+                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, (refusal is null ? s_maxRetry : s_maxRefusedRetry).Ticks));
                 }
             }
         }
@@ -94,11 +114,34 @@ public sealed class CdcWorker(
         }
     }
 
-    /// <summary>Lost connections and timeouts; anything else (a bug, a fatal producer error) stops the service.</summary>
+    private static readonly TimeSpan s_firstRetry = TimeSpan.FromMilliseconds(250), s_maxRetry = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan s_refusedRetry = TimeSpan.FromSeconds(5), s_maxRefusedRetry = TimeSpan.FromSeconds(60);
+
+    /// <summary>Lost connections and timeouts, and Kafka's refusals (retried slowly); anything else (a bug) stops the service.</summary>
     private static bool IsTransient(Exception e) => e is NpgsqlException or IOException or TimeoutException or KafkaException
         or InvalidOperationException { InnerException: KafkaException };
 
-    private async Task RunActiveAsync(SourceLeadership leader, SnapshotState state, Action streaming, CancellationToken ct)
+    /// <summary>The Kafka error when <paramref name="e"/> is a refusal that retrying alone does not fix, else null.</summary>
+    private static KafkaException? KafkaRefusal(Exception e)
+    {
+        var kafka = e as KafkaException ?? e.InnerException as KafkaException;
+        return kafka?.Error.Code is ErrorCode.MsgSizeTooLarge or ErrorCode.RecordListTooLarge
+            or ErrorCode.TopicAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed or ErrorCode.TransactionalIdAuthorizationFailed
+            or ErrorCode.InvalidRecord or ErrorCode.Local_Fatal or ErrorCode.PolicyViolation
+            ? kafka : null;
+    }
+
+    private static string RefusalFix(ErrorCode code) => code switch
+    {
+        ErrorCode.MsgSizeTooLarge or ErrorCode.RecordListTooLarge =>
+            "the event is larger than Kafka accepts: raise the topic's max.message.bytes and the source's message.max.bytes " +
+            "(Source:ProducerOverrides:message.max.bytes), or make the row smaller.",
+        ErrorCode.TopicAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed or ErrorCode.TransactionalIdAuthorizationFailed =>
+            "grant the source's Kafka principal WRITE on the topic (and IDEMPOTENT_WRITE on the cluster).",
+        _ => "read the error above; the source resumes by itself once Kafka accepts the event.",
+    };
+
+    private async Task RunActiveAsync(SourceLeadership leader, SnapshotState state, Action madeProgress, CancellationToken ct)
     {
         var setup = new CdcSetup(db, _options);
         await setup.CheckServerAsync(ct);
@@ -125,7 +168,7 @@ public sealed class CdcWorker(
         var system = await replication.IdentifySystem(ct);
 
         // A fresh producer per session: a fatal producer error (should one happen) does not outlive it.
-        using var kafka = new SourceKafka(kafkaClients);
+        using var kafka = new SourceKafka(kafkaClients, _options.ProducerOverrides);
         var tracker = new FlushTracker(lsn => replication.SetReplicationStatus(new NpgsqlLogSequenceNumber(lsn)));
         var publisher = new ChangePublisher(kafka, _options.Topic, partitions, tracker);
 
@@ -156,7 +199,7 @@ public sealed class CdcWorker(
         }
 
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var stream = StreamAsync(replication, publisher, tracker, partitions, streaming, session.Token);
+        var stream = StreamAsync(replication, publisher, tracker, partitions, madeProgress, session.Token);
         var heartbeat = HeartbeatAsync(leader, publisher, tracker, session.Token);
         var first = await Task.WhenAny(stream, heartbeat);
         await session.CancelAsync();
@@ -208,8 +251,9 @@ public sealed class CdcWorker(
     }
 
     private async Task StreamAsync(LogicalReplicationConnection replication, ChangePublisher publisher, FlushTracker tracker,
-        int partitions, Action streaming, CancellationToken ct)
+        int partitions, Action madeProgress, CancellationToken ct)
     {
+        var progressed = false;
         var decoder = new RowDecoder(db, _types, _options, logger);
         using var stream = new ChangeStream(decoder, publisher, tracker);
         var replicationOptions = new PgOutputReplicationOptions(_options.PublicationName, PgOutputProtocolVersion.V1,
@@ -224,9 +268,13 @@ public sealed class CdcWorker(
                 publisher.Tail = await Task.Run(() => ChangeTail.Read(kafkaClients, _options.Topic, partitions, TimeSpan.FromSeconds(30)), ct);
                 logger.LogInformation("Slot {Slot} streams to this source; Kafka already holds up to {Tail}", _options.SlotName,
                     publisher.Tail.Last.Count == 0 ? "nothing of this stream" : string.Join(", ", publisher.Tail.Last.OrderBy(p => p.Key).Select(p => $"partition {p.Key}: {p.Value}")));
-                streaming();
             }
             await stream.HandleAsync(message, ct);
+            if (!progressed && tracker.Confirmed > 0)
+            {
+                progressed = true;
+                madeProgress();
+            }
             if (message is RelationMessage) ReportUnsupported(decoder);
         }
     }

@@ -11,6 +11,7 @@ public sealed class FlushTracker(Action<ulong> onConfirmed)
     {
         internal int Pending;
         internal bool Closed;
+        internal bool Failed;
         internal ulong EndLsn;
     }
 
@@ -25,7 +26,11 @@ public sealed class FlushTracker(Action<ulong> onConfirmed)
         get { lock (_lock) return _confirmed; }
     }
 
-    /// <summary>The first delivery error (fatal: the idempotent producer never gives up on a retriable one).</summary>
+    /// <summary>
+    /// The first delivery error (the idempotent producer never gives up on a retriable one: this is a refusal, e.g. a
+    /// message too large, or not authorised). Its transaction and every later one stay unconfirmed: PostgreSQL sends
+    /// them again to the next session.
+    /// </summary>
     public Exception? Failure
     {
         get { lock (_lock) return _failure; }
@@ -55,7 +60,11 @@ public sealed class FlushTracker(Action<ulong> onConfirmed)
         lock (_lock)
         {
             tx.Pending--;
-            _failure ??= error;
+            if (error is not null)
+            {
+                tx.Failed = true;
+                _failure ??= error;
+            }
         }
         Advance();
     }
@@ -90,7 +99,7 @@ public sealed class FlushTracker(Action<ulong> onConfirmed)
         lock (_lock)
         {
             var before = _confirmed;
-            while (_open.TryPeek(out var head) && head.Closed && head.Pending == 0)
+            while (_open.TryPeek(out var head) && head.Closed && head.Pending == 0 && !head.Failed)
             {
                 _open.Dequeue();
                 if (head.EndLsn > _confirmed) _confirmed = head.EndLsn;

@@ -64,6 +64,32 @@ public sealed class CdcUnitTests
     }
 
     [Fact]
+    public void A_failed_delivery_stops_the_flush_position_before_its_transaction_for_good()
+    {
+        var confirmed = new List<ulong>();
+        var tracker = new FlushTracker(confirmed.Add);
+        var ok = tracker.Begin();
+        tracker.Sent(ok);
+        tracker.Close(ok, 100);
+        var failed = tracker.Begin();
+        tracker.Sent(failed);
+        tracker.Sent(failed);
+        tracker.Close(failed, 200);
+        var later = tracker.Begin();
+        tracker.Sent(later);
+        tracker.Close(later, 300);
+        tracker.Mark(350);
+
+        tracker.Delivered(ok, null);
+        tracker.Delivered(failed, new KafkaException(ErrorCode.TopicAuthorizationFailed));
+        tracker.Delivered(failed, null);
+        tracker.Delivered(later, null);
+        Assert.Equal(100UL, tracker.Confirmed); // everything before the failed transaction, nothing from it on
+        Assert.Equal([100UL], confirmed);
+        Assert.Equal(ErrorCode.TopicAuthorizationFailed, Assert.IsType<KafkaException>(tracker.Failure).Error.Code);
+    }
+
+    [Fact]
     public void Cdc_is_the_default_mode_and_names_its_publication_and_slot_after_the_table()
     {
         var options = new SourceOptions();
