@@ -265,7 +265,7 @@ public sealed class CdcWorker(
             if (publisher.Tail is null)
             {
                 // The slot streams to us, so no other source can write now: read what Kafka already holds.
-                publisher.Tail = await Task.Run(() => ChangeTail.Read(kafkaClients, _options.Topic, partitions, TimeSpan.FromSeconds(30)), ct);
+                publisher.Tail = await Task.Run(() => ChangeTail.Read(kafkaClients, _options.Topic, partitions, publisher.Epoch, TimeSpan.FromSeconds(30)), ct);
                 logger.LogInformation("Slot {Slot} streams to this source; Kafka already holds up to {Tail}", _options.SlotName,
                     publisher.Tail.Last.Count == 0 ? "nothing of this stream" : string.Join(", ", publisher.Tail.Last.OrderBy(p => p.Key).Select(p => $"partition {p.Key}: {p.Value}")));
             }

@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
 
 namespace KafkaPipeline.SourceService.Cdc;
 
@@ -21,8 +22,8 @@ public readonly record struct StreamPosition(ulong CommitLsn, long Index) : ICom
 }
 
 /// <summary>
-/// Per partition, the stream position of the newest streamed change event it holds (read from the headers of its
-/// last messages). The source writes each partition in stream order with an idempotent producer, so what a partition holds
+/// Per partition, the stream position of the newest streamed change event of the session's epoch it holds (read from
+/// the headers of its last messages; positions of another epoch are another history and are never compared). The source writes each partition in stream order with an idempotent producer, so what a partition holds
 /// is a prefix of what was sent to it: after a crash PostgreSQL re-sends from the confirmed LSN, and an event at or
 /// below its partition's tail is already there.
 /// </summary>
@@ -42,15 +43,16 @@ public sealed class ChangeTail
     /// stream, and their commit LSN, the consistent point, can equal the commit LSN of the first streamed transaction
     /// (its commit record may start exactly there), so they must not count as the stream's tail.
     /// </summary>
-    public static StreamPosition? StreamedPosition(Headers? headers)
+    public static StreamPosition? StreamedPosition(Headers? headers, SourceEpoch epoch)
     {
         var version = ChangeHeaders.ReadVersion(headers);
         return version.HasLsn && version.ChangeLsn != 0 && ChangeHeaders.ReadTxIndex(headers) is { } index
+            && ChangeHeaders.ReadEpoch(headers) == epoch
             ? new StreamPosition(version.CommitLsn, index)
             : null;
     }
 
-    public static ChangeTail Read(KafkaClients kafka, string topic, int partitions, TimeSpan timeout)
+    public static ChangeTail Read(KafkaClients kafka, string topic, int partitions, SourceEpoch epoch, TimeSpan timeout)
     {
         using var consumer = kafka.Consumer<byte[]?, byte[]?>(groupId: "source-tail-reader", clientId: "source-tail-reader").Build();
         var last = new Dictionary<int, StreamPosition>();
@@ -67,7 +69,7 @@ public sealed class ChangeTail
                 if (DateTime.UtcNow > deadline) throw new TimeoutException($"could not read the tail of {topic} partition {p} within {timeout}");
                 var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
                 if (result is null || result.IsPartitionEOF) continue;
-                if (StreamedPosition(result.Message.Headers) is { } position && (!last.TryGetValue(p, out var seen) || position > seen))
+                if (StreamedPosition(result.Message.Headers, epoch) is { } position && (!last.TryGetValue(p, out var seen) || position > seen))
                     last[p] = position;
                 if (result.Offset.Value >= marks.High.Value - 1) break;
             }

@@ -1,6 +1,7 @@
 using KafkaPipeline.EmbeddedKafka;
 using KafkaPipeline.IntegrationTests.Pipeline;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
 using Npgsql;
 using NpgsqlTypes;
 using Xunit.Abstractions;
@@ -44,6 +45,41 @@ public sealed class SourceFaultTests(ITestOutputHelper output)
         Assert.Equal(11, messages.Count);
         // The source backed off rather than starting over several times a second.
         Assert.InRange(source.Output.Split("Kafka refuses an event").Length - 1, 1, 6);
+    }
+
+    [Fact]
+    public async Task Events_of_an_older_history_with_higher_lsns_never_hide_the_new_history_s_changes()
+    {
+        await using var h = await PipelineHarness.StartAsync(output);
+        h.StartGenerator(totalCount: 5, ratePerSecond: 1_000, maxBatchSize: 5);
+        await h.WaitForGeneratorAsync(Patience);
+        // What a source wrote before a restore (or on another cluster): streamed events far ahead in the log, in every partition.
+        var old = new SourceEpoch(1, 1234, 1, 0x100);
+        using (var producer = new Confluent.Kafka.ProducerBuilder<byte[], byte[]?>(KafkaSettings.Producer(h.Bootstrap, "old-history")).Build())
+        {
+            var keys = Enumerable.Range(9_000, 200).Select(i => UsersEvents.Key(i))
+                .GroupBy(k => Murmur2Partitioner.Partition(k, PipelineHarness.Partitions)).Select(g => g.First()).ToList();
+            Assert.Equal(PipelineHarness.Partitions, keys.Count);
+            foreach (var key in keys)
+            {
+                var headers = new Confluent.Kafka.Headers();
+                ChangeHeaders.Write(headers, new ChangeMetadata(ChangeOp.Update, new SourceVersion(0xFF_0000_0000, 0xFF_0000_0000), DateTime.UtcNow, 0,
+                    "public.users", 1, old));
+                await producer.ProduceAsync(new Confluent.Kafka.TopicPartition(PipelineHarness.Topic, Murmur2Partitioner.Partition(key, PipelineHarness.Partitions)),
+                    new Confluent.Kafka.Message<byte[], byte[]?> { Key = key, Value = null, Headers = headers });
+            }
+        }
+
+        var source = h.Start(PipelineHarness.Source, FastHeartbeat);
+        await source.WaitForOutputAsync("streams to this source", Patience);
+        h.StartGenerator(totalCount: 40, ratePerSecond: 1_000, maxBatchSize: 4);
+        await h.WaitForGeneratorAsync(Patience);
+        await WaitUntilAsync("every user's row in the new history", async () =>
+            (await ReadTopicAsync(h.Bootstrap, PipelineHarness.Topic)).Where(m => m.User is not null).Select(m => m.User!.Id).Distinct().Count() == 45,
+            Patience, async () => $"{(await ReadTopicAsync(h.Bootstrap, PipelineHarness.Topic)).Count(m => m.User is not null)} rows");
+        var messages = await ReadTopicAsync(h.Bootstrap, PipelineHarness.Topic);
+        Assert.All(messages.Where(m => m.User is not null), m => Assert.Equal(2, ChangeHeaders.ReadEpoch(m.Headers).Ordinal));
+        Assert.Equal(45, messages.Count(m => m.User is not null)); // each once
     }
 
     private static async Task<ulong> ConfirmedAsync(string connectionString) =>

@@ -1,5 +1,6 @@
 using Confluent.Kafka;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
 using KafkaPipeline.SourceService;
 using KafkaPipeline.SourceService.Cdc;
 
@@ -7,22 +8,26 @@ namespace KafkaPipeline.UnitTests.Source;
 
 public sealed class CdcUnitTests
 {
-    private static Headers Event(string op, ulong commitLsn, ulong changeLsn, long? index)
+    private static readonly SourceEpoch s_epoch = new(2, 7, 1, 100);
+
+    private static Headers Event(string op, ulong commitLsn, ulong changeLsn, long? index, SourceEpoch? epoch = null)
     {
         var headers = new Headers();
-        ChangeHeaders.Write(headers, op, new SourceVersion(commitLsn, changeLsn), DateTime.UtcNow, index);
+        ChangeHeaders.Write(headers, new ChangeMetadata(op, new SourceVersion(commitLsn, changeLsn), DateTime.UtcNow, index, Epoch: epoch ?? s_epoch));
         return headers;
     }
 
     [Fact]
     public void Only_streamed_events_count_for_the_tail_never_snapshot_rows_or_polling_records()
     {
-        Assert.Equal(new StreamPosition(500, 3), ChangeTail.StreamedPosition(Event(ChangeOp.Update, 500, 480, 3)));
+        Assert.Equal(new StreamPosition(500, 3), ChangeTail.StreamedPosition(Event(ChangeOp.Update, 500, 480, 3), s_epoch));
         // A snapshot row has the consistent point as commit LSN; the first streamed transaction may commit exactly there.
-        Assert.Null(ChangeTail.StreamedPosition(Event(ChangeOp.Read, 500, 0, 99_999)));
-        Assert.Null(ChangeTail.StreamedPosition(Event(ChangeOp.Delete, 500, 0, 100_000))); // a reconcile tombstone
-        Assert.Null(ChangeTail.StreamedPosition(Event(ChangeOp.Create, 500, 480, null))); // no index: not ours
-        Assert.Null(ChangeTail.StreamedPosition(new Headers())); // a polling record
+        Assert.Null(ChangeTail.StreamedPosition(Event(ChangeOp.Read, 500, 0, 99_999), s_epoch));
+        Assert.Null(ChangeTail.StreamedPosition(Event(ChangeOp.Delete, 500, 0, 100_000), s_epoch)); // a reconcile tombstone
+        Assert.Null(ChangeTail.StreamedPosition(Event(ChangeOp.Create, 500, 480, null), s_epoch)); // no index: not ours
+        Assert.Null(ChangeTail.StreamedPosition(new Headers(), s_epoch)); // a polling record
+        // Another history: its LSNs say nothing about this one's (a restore, a new cluster).
+        Assert.Null(ChangeTail.StreamedPosition(Event(ChangeOp.Update, 900, 880, 0, new SourceEpoch(1, 7, 1, 50)), s_epoch));
         Assert.True(new StreamPosition(500, 0) > new StreamPosition(499, 7));
         Assert.True(new StreamPosition(500, 2) > new StreamPosition(500, 1));
     }
