@@ -46,6 +46,12 @@ public sealed partial class SourceOptions : IValidatedOptions
     public TimeSpan StandbyRetryInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
+    /// How long the active source may go without renewing its lease (it renews every Source:StatusInterval) before a
+    /// standby ends its sessions and takes over: a frozen or cut-off source is replaced within about this long.
+    /// </summary>
+    public TimeSpan LeaseTimeout { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>
     /// The column holding the writer's W3C trace context (the Generator's trace_parent): it travels as the event's
     /// traceparent header, not as a field. Empty: none.
     /// </summary>
@@ -80,6 +86,9 @@ public sealed partial class SourceOptions : IValidatedOptions
 
     public string Topic => TopicNames.ForTable(TopicPrefix, Table);
 
+    /// <summary>Where the active source renews its lease: {CdcStateTable}_lease.</summary>
+    public string LeaseTable => CdcStateTable + "_lease";
+
     public string PublicationName => Publication is { Length: > 0 } p ? p : DefaultName;
 
     public string SlotName => Slot is { Length: > 0 } s ? s : DefaultName.ToLowerInvariant();
@@ -98,6 +107,8 @@ public sealed partial class SourceOptions : IValidatedOptions
         foreach (var m in UsersSchema.Validate($"{section}:Table", Table)) yield return m;
         foreach (var m in Check.Identifier($"{section}:OffsetsTable", OffsetsTable)) yield return m;
         foreach (var m in Check.Identifier($"{section}:CdcStateTable", CdcStateTable)) yield return m;
+        if (SqlIdentifier.IsValid(CdcStateTable) && !SqlIdentifier.IsValid(LeaseTable))
+            yield return $"{section}:CdcStateTable '{CdcStateTable}' is too long: '{LeaseTable}' must fit in {SqlIdentifier.MaxLength} bytes.";
         if (!TopicPrefixPattern().IsMatch(TopicPrefix ?? ""))
             yield return $"{section}:TopicPrefix '{TopicPrefix}' may only hold letters, digits, '.', '_' and '-'.";
         if (!Enum.IsDefined(Mode)) yield return $"{section}:Mode must be Cdc, Incrementing or TimestampIncrementing (got {Mode}).";
@@ -110,6 +121,8 @@ public sealed partial class SourceOptions : IValidatedOptions
         foreach (var m in Check.Positive($"{section}:HeartbeatInterval", HeartbeatInterval)) yield return m;
         foreach (var m in Check.Positive($"{section}:StatusInterval", StatusInterval)) yield return m;
         foreach (var m in Check.Positive($"{section}:StandbyRetryInterval", StandbyRetryInterval)) yield return m;
+        if (LeaseTimeout < StatusInterval * 3 || LeaseTimeout < TimeSpan.FromSeconds(3))
+            yield return $"{section}:LeaseTimeout must be at least 3 s and three Source:StatusInterval (got {LeaseTimeout}): the active source renews its lease every StatusInterval.";
         foreach (var m in Check.Positive($"{section}:PollInterval", PollInterval)) yield return m;
         foreach (var m in Check.NotNegative($"{section}:Delay", Delay)) yield return m;
         foreach (var m in Check.Range($"{section}:BatchSize", BatchSize, 1, 100_000)) yield return m;

@@ -4,7 +4,7 @@ using Npgsql;
 namespace KafkaPipeline.SourceService.Cdc;
 
 /// <summary>An existing replication slot: its output plugin, database and whether PostgreSQL invalidated it.</summary>
-public sealed record SlotInfo(string Plugin, string? Database, bool Active, string? WalStatus);
+public sealed record SlotInfo(string Plugin, string? Database, bool Active, string? WalStatus, ulong? ConfirmedFlush);
 
 /// <summary>
 /// What logical replication needs from PostgreSQL, checked or created by the active source: wal_level, the REPLICATION
@@ -104,13 +104,13 @@ public sealed class CdcSetup(NpgsqlDataSource db, SourceOptions options)
     public async Task<SlotInfo?> ReadSlotAsync(CancellationToken ct)
     {
         await using var cmd = db.CreateCommand("""
-            SELECT plugin, database, active, wal_status, current_database() FROM pg_replication_slots WHERE slot_name = @slot
+            SELECT plugin, database, active, wal_status, current_database(), confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = @slot
             """);
         cmd.Parameters.AddWithValue("slot", options.SlotName);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct)) return null;
         var slot = new SlotInfo(r.IsDBNull(0) ? "(physical)" : r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1),
-            r.GetBoolean(2), r.IsDBNull(3) ? null : r.GetString(3));
+            r.GetBoolean(2), r.IsDBNull(3) ? null : r.GetString(3), r.IsDBNull(5) ? null : (ulong)r.GetFieldValue<NpgsqlTypes.NpgsqlLogSequenceNumber>(5));
         var database = r.GetString(4);
         if (slot.Plugin != "pgoutput" || slot.Database != database)
             throw new NotRetriableException(
@@ -119,11 +119,14 @@ public sealed class CdcSetup(NpgsqlDataSource db, SourceOptions options)
         return slot;
     }
 
-    /// <summary>Drops the slot (only when no one streams from it: PostgreSQL refuses an active slot).</summary>
-    public async Task DropSlotAsync(CancellationToken ct)
+    /// <summary>
+    /// Drops the slot, on the leader's connection (only the lock holder may; PostgreSQL also refuses a slot someone
+    /// streams from).
+    /// </summary>
+    public Task DropSlotAsync(SourceLeadership leader, CancellationToken ct) => leader.RunAsync(async conn =>
     {
-        await using var cmd = db.CreateCommand("SELECT pg_drop_replication_slot(@slot)");
+        await using var cmd = new NpgsqlCommand("SELECT pg_drop_replication_slot(@slot)", conn);
         cmd.Parameters.AddWithValue("slot", options.SlotName);
         await cmd.ExecuteNonQueryAsync(ct);
-    }
+    }, ct);
 }

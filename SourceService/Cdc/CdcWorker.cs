@@ -57,7 +57,7 @@ public sealed class CdcWorker(
             {
                 try
                 {
-                    await using var leader = await SourceLeadership.AcquireAsync(_postgres, _options.SlotName, _options.StandbyRetryInterval, logger, ct);
+                    await using var leader = await SourceLeadership.AcquireAsync(_postgres, _options, logger, ct);
                     // Only a session that gets something confirmed counts as recovered: one that streams and then fails on
                     // the same event again backs off instead of starting over several times a second.
                     await RunActiveAsync(leader, state, () =>
@@ -151,16 +151,19 @@ public sealed class CdcWorker(
 
         var slot = await setup.ReadSlotAsync(ct);
         var completed = await state.LoadAsync(ct);
-        if (slot is not null && (completed is null || slot.WalStatus == "lost"))
+        if (slot is not null && ReplaceReason(slot, completed, partitions) is { } reason)
         {
-            logger.LogWarning("Replacing slot {Slot}, with a new snapshot compared against the topic: {Reason}", _options.SlotName,
-                slot.WalStatus == "lost" ? "PostgreSQL invalidated it (max_slot_wal_keep_size)"
-                    : "its initial snapshot never completed (the source stopped during it)");
-            await setup.DropSlotAsync(ct);
+            logger.LogWarning("Replacing slot {Slot}, with a new snapshot compared against the topic (a new epoch): {Reason}", _options.SlotName, reason);
+            await setup.DropSlotAsync(leader, ct);
             slot = null;
         }
 
-        await using var replication = new LogicalReplicationConnection(_postgres)
+        // The server ends a replication session whose client stops answering (frozen, cut off), freeing the slot for a standby.
+        var replicationConnection = new NpgsqlConnectionStringBuilder(_postgres)
+        {
+            Options = SourceLeadership.ServerSideKeepalives + $" -c wal_sender_timeout={(int)_options.LeaseTimeout.TotalMilliseconds}",
+        }.ConnectionString;
+        await using var replication = new LogicalReplicationConnection(replicationConnection)
         {
             WalReceiverStatusInterval = _options.StatusInterval,
         };
@@ -168,13 +171,15 @@ public sealed class CdcWorker(
         var system = await replication.IdentifySystem(ct);
 
         // A fresh producer per session: a fatal producer error (should one happen) does not outlive it.
-        using var kafka = new SourceKafka(kafkaClients, _options.ProducerOverrides);
-        var tracker = new FlushTracker(lsn => replication.SetReplicationStatus(new NpgsqlLogSequenceNumber(lsn)));
+        using var kafka = new SourceKafka(kafkaClients, ProducerSettings());
+        // Confirmed positions are recorded first and told to PostgreSQL by the status loop (StatusAsync).
+        var tracker = new FlushTracker(_ => { });
         var publisher = new ChangePublisher(kafka, _options.Topic, partitions, tracker);
 
+        ulong slotPoint;
         if (slot is null)
         {
-            await state.ForgetAsync(ct);
+            await state.ForgetAsync(leader, ct);
             var created = await CreateSlotAsync(replication, ct);
             var consistentPoint = (ulong)created.ConsistentPoint;
             var snapshot = new InitialSnapshot(_postgres, _options, Rows(), logger);
@@ -191,21 +196,25 @@ public sealed class CdcWorker(
                 var rows = await snapshot.PublishAsync(connection, consistentPoint, topicState, publisher, tracker, ct);
                 logger.LogInformation("Snapshot of {Rows} rows took {Seconds:F1} s ({Rate:F0} rows/s)", rows, clock.Elapsed.TotalSeconds, rows / clock.Elapsed.TotalSeconds);
             }
-            await state.SaveAsync(consistentPoint, publisher.Sent, publisher.Epoch, ct);
+            await state.SaveAsync(leader, consistentPoint, publisher.Sent, publisher.Epoch, partitions, ct);
+            slotPoint = consistentPoint;
         }
         else
         {
             publisher.Epoch = completed!.Epoch;
+            slotPoint = completed.ConsistentPoint;
         }
 
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        await leader.RenewAsync(ct); // still the lock holder, right before streaming
         var stream = StreamAsync(replication, publisher, tracker, partitions, madeProgress, session.Token);
         var heartbeat = HeartbeatAsync(leader, publisher, tracker, session.Token);
-        var first = await Task.WhenAny(stream, heartbeat);
+        var status = StatusAsync(leader, state, replication, tracker, slotPoint, partitions, session.Token);
+        var first = await Task.WhenAny(stream, heartbeat, status);
         await session.CancelAsync();
         try
         {
-            await Task.WhenAll(stream, heartbeat);
+            await Task.WhenAll(stream, heartbeat, status);
         }
         catch (Exception) when (first.IsCompleted)
         {
@@ -276,6 +285,49 @@ public sealed class CdcWorker(
                 madeProgress();
             }
             if (message is RelationMessage) ReportUnsupported(decoder);
+        }
+    }
+
+    /// <summary>Why an existing slot cannot be resumed (its history has a gap or is not what Kafka holds), or null.</summary>
+    private static string? ReplaceReason(SlotInfo slot, CompletedSnapshot? completed, int partitions)
+    {
+        if (completed is null) return "its initial snapshot never completed (the source stopped during it)";
+        if (slot.WalStatus == "lost") return "PostgreSQL invalidated it (max_slot_wal_keep_size)";
+        if (completed.Partitions is { } recorded && recorded != partitions)
+            return $"the topic has {partitions} partitions, the slot's events were keyed for {recorded}: what Kafka holds of it cannot be matched by partition";
+        if (completed.Confirmed is { } confirmed && slot.ConfirmedFlush is { } flushed && flushed > confirmed)
+            return $"the slot is confirmed to {SourceVersion.FormatLsn(flushed)}, beyond the {SourceVersion.FormatLsn(confirmed)} this source confirmed: " +
+                "it was advanced or recreated by someone else, and the changes between are not in Kafka";
+        return null;
+    }
+
+    private Dictionary<string, string> ProducerSettings()
+    {
+        var settings = new Dictionary<string, string>(_options.ProducerOverrides);
+        // A message not delivered within half the lease is failed (and sent again by the next session) rather than
+        // delivered late: a source frozen past its lease must not write after the one that took over.
+        settings.TryAdd("message.timeout.ms", ((int)(_options.LeaseTimeout.TotalMilliseconds / 2)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return settings;
+    }
+
+    /// <summary>
+    /// Every Source:StatusInterval: renews the lease, records the position Kafka has acknowledged up to (for this slot
+    /// only: if its record is gone, another source replaced the slot and this session ends), then tells PostgreSQL.
+    /// </summary>
+    private async Task StatusAsync(SourceLeadership leader, SnapshotState state, LogicalReplicationConnection replication, FlushTracker tracker,
+        ulong slotPoint, int partitions, CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(_options.StatusInterval);
+        ulong told = 0;
+        while (await timer.WaitForNextTickAsync(ct))
+        {
+            await leader.RenewAsync(ct);
+            var confirmed = tracker.Confirmed;
+            if (confirmed <= told) continue;
+            if (!await state.SaveConfirmedAsync(leader, slotPoint, confirmed, partitions, ct))
+                throw new IOException($"the state of slot {_options.SlotName} was replaced by another source; this session ends");
+            replication.SetReplicationStatus(new NpgsqlLogSequenceNumber(confirmed));
+            told = confirmed;
         }
     }
 

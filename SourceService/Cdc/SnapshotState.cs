@@ -5,12 +5,17 @@ using NpgsqlTypes;
 
 namespace KafkaPipeline.SourceService.Cdc;
 
-/// <summary>A slot's completed initial snapshot: its consistent point and the epoch of the slot's history.</summary>
-public sealed record CompletedSnapshot(ulong ConsistentPoint, SourceEpoch Epoch);
+/// <summary>
+/// A slot's completed initial snapshot: its consistent point (which, with the slot name, identifies the slot: a slot
+/// recreated under the same name has another), its epoch, the topic's partition count its events were keyed for, and the
+/// last position the source confirmed to PostgreSQL (recorded before PostgreSQL is told).
+/// </summary>
+public sealed record CompletedSnapshot(ulong ConsistentPoint, SourceEpoch Epoch, int? Partitions, ulong? Confirmed);
 
 /// <summary>
-/// Which slot's initial snapshot is completely in Kafka, at which consistent point, and in which epoch. A slot without
+/// Which slot's initial snapshot is completely in Kafka, and what the source knows of that slot since. A slot without
 /// this record was created by a source that died during its snapshot: its snapshot is gone, so the slot is replaced.
+/// Writes run on the leader's connection (<see cref="SourceLeadership.RunAsync"/>), so only the lock holder can make them.
 /// </summary>
 public sealed class SnapshotState(NpgsqlDataSource db, SourceOptions options)
 {
@@ -19,25 +24,28 @@ public sealed class SnapshotState(NpgsqlDataSource db, SourceOptions options)
     public async Task EnsureAsync(CancellationToken ct)
     {
         await SourceTable.EnsureAsync(db, options.CdcStateTable,
-            "slot text PRIMARY KEY, consistent_point pg_lsn NOT NULL, snapshot_rows bigint NOT NULL, completed_at timestamptz NOT NULL DEFAULT now(), epoch text",
+            "slot text PRIMARY KEY, consistent_point pg_lsn NOT NULL, snapshot_rows bigint NOT NULL, completed_at timestamptz NOT NULL DEFAULT now()",
             (table, reason) => $"The source may not create its state table {table} (Source:CdcStateTable; PostgreSQL: {reason}): " +
                                "GRANT CREATE ON SCHEMA to its role, or create the table as described in the README.", ct);
-        // A table made by an earlier version has no epoch column yet.
-        await using var add = db.CreateCommand($"ALTER TABLE {_table} ADD COLUMN IF NOT EXISTS epoch text");
+        // Columns an earlier version's table does not have yet.
+        await using var add = db.CreateCommand(
+            $"ALTER TABLE {_table} ADD COLUMN IF NOT EXISTS epoch text, ADD COLUMN IF NOT EXISTS partitions integer, ADD COLUMN IF NOT EXISTS confirmed_lsn pg_lsn");
         await add.ExecuteNonQueryAsync(ct);
+        await SourceLeadership.EnsureLeaseTableAsync(db, options, ct);
     }
 
     /// <summary>The slot's completed snapshot, or null when it never completed.</summary>
     public async Task<CompletedSnapshot?> LoadAsync(CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand($"SELECT consistent_point, epoch FROM {_table} WHERE slot = @slot");
+        await using var cmd = db.CreateCommand($"SELECT consistent_point, epoch, partitions, confirmed_lsn FROM {_table} WHERE slot = @slot");
         cmd.Parameters.AddWithValue("slot", options.SlotName);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct)) return null;
         var point = (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(0);
         // A snapshot completed by an earlier version (no epoch recorded): its history is the first.
         var epoch = !r.IsDBNull(1) && SourceEpoch.TryParse(r.GetString(1), out var e) ? e : new SourceEpoch(1, 0, 0, point);
-        return new CompletedSnapshot(point, epoch);
+        return new CompletedSnapshot(point, epoch, r.IsDBNull(2) ? null : r.GetInt32(2),
+            r.IsDBNull(3) ? null : (ulong)r.GetFieldValue<NpgsqlLogSequenceNumber>(3));
     }
 
     /// <summary>The highest epoch ordinal any slot's snapshot recorded here (0: none).</summary>
@@ -53,24 +61,46 @@ public sealed class SnapshotState(NpgsqlDataSource db, SourceOptions options)
         return highest;
     }
 
-    public async Task SaveAsync(ulong consistentPoint, long rows, SourceEpoch epoch, CancellationToken ct)
+    public Task SaveAsync(SourceLeadership leader, ulong consistentPoint, long rows, SourceEpoch epoch, int partitions, CancellationToken ct) =>
+        leader.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand($"""
+                INSERT INTO {_table} (slot, consistent_point, snapshot_rows, epoch, partitions, confirmed_lsn) VALUES (@slot, @lsn, @rows, @epoch, @partitions, @lsn)
+                ON CONFLICT (slot) DO UPDATE SET consistent_point = EXCLUDED.consistent_point, snapshot_rows = EXCLUDED.snapshot_rows,
+                    completed_at = now(), epoch = EXCLUDED.epoch, partitions = EXCLUDED.partitions, confirmed_lsn = EXCLUDED.confirmed_lsn
+                """, conn);
+            cmd.Parameters.AddWithValue("slot", options.SlotName);
+            cmd.Parameters.AddWithValue("lsn", NpgsqlDbType.PgLsn, new NpgsqlLogSequenceNumber(consistentPoint));
+            cmd.Parameters.AddWithValue("rows", rows);
+            cmd.Parameters.AddWithValue("epoch", epoch.ToString());
+            cmd.Parameters.AddWithValue("partitions", partitions);
+            await cmd.ExecuteNonQueryAsync(ct);
+        }, ct);
+
+    /// <summary>
+    /// Records the position about to be confirmed to PostgreSQL, for the slot of <paramref name="consistentPoint"/> only;
+    /// false when that slot's record is gone (another source replaced the slot: this one must stop).
+    /// </summary>
+    public async Task<bool> SaveConfirmedAsync(SourceLeadership leader, ulong consistentPoint, ulong confirmed, int partitions, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand($"""
-            INSERT INTO {_table} (slot, consistent_point, snapshot_rows, epoch) VALUES (@slot, @lsn, @rows, @epoch)
-            ON CONFLICT (slot) DO UPDATE SET consistent_point = EXCLUDED.consistent_point,
-                snapshot_rows = EXCLUDED.snapshot_rows, completed_at = now(), epoch = EXCLUDED.epoch
-            """);
-        cmd.Parameters.AddWithValue("slot", options.SlotName);
-        cmd.Parameters.AddWithValue("lsn", NpgsqlDbType.PgLsn, new NpgsqlLogSequenceNumber(consistentPoint));
-        cmd.Parameters.AddWithValue("rows", rows);
-        cmd.Parameters.AddWithValue("epoch", epoch.ToString());
-        await cmd.ExecuteNonQueryAsync(ct);
+        var saved = false;
+        await leader.RunAsync(async conn =>
+        {
+            await using var cmd = new NpgsqlCommand(
+                $"UPDATE {_table} SET confirmed_lsn = greatest(confirmed_lsn, @confirmed), partitions = @partitions WHERE slot = @slot AND consistent_point = @point", conn);
+            cmd.Parameters.AddWithValue("slot", options.SlotName);
+            cmd.Parameters.AddWithValue("point", NpgsqlDbType.PgLsn, new NpgsqlLogSequenceNumber(consistentPoint));
+            cmd.Parameters.AddWithValue("confirmed", NpgsqlDbType.PgLsn, new NpgsqlLogSequenceNumber(confirmed));
+            cmd.Parameters.AddWithValue("partitions", partitions);
+            saved = await cmd.ExecuteNonQueryAsync(ct) == 1;
+        }, ct);
+        return saved;
     }
 
-    public async Task ForgetAsync(CancellationToken ct)
+    public Task ForgetAsync(SourceLeadership leader, CancellationToken ct) => leader.RunAsync(async conn =>
     {
-        await using var cmd = db.CreateCommand($"DELETE FROM {_table} WHERE slot = @slot");
+        await using var cmd = new NpgsqlCommand($"DELETE FROM {_table} WHERE slot = @slot", conn);
         cmd.Parameters.AddWithValue("slot", options.SlotName);
         await cmd.ExecuteNonQueryAsync(ct);
-    }
+    }, ct);
 }

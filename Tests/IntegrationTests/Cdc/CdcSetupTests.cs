@@ -88,6 +88,12 @@ public sealed class CdcSetupTests(ITestOutputHelper output)
         var first = await TestServers.CreatePostgresDatabaseAsync("slotowner");
         var second = await TestServers.CreatePostgresDatabaseAsync("slotthief");
         var slot = TestServers.DatabaseName(first);
+        foreach (var cs in new[] { first, second })
+        {
+            // The source captures a table; it does not create it (it would wait for it).
+            await using var db = NpgsqlDataSource.Create(cs);
+            await UsersSchema.EnsureAsync(db, "users", NullLogger.Instance, CancellationToken.None);
+        }
         using var kafka = StartKafka();
         try
         {

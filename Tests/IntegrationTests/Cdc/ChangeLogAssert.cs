@@ -64,6 +64,34 @@ public static class ChangeLogAssert
         return snapshotRows;
     }
 
+    /// <summary>
+    /// The topic without stale repeats: events a partition already holds at an equal or later stream position of the same
+    /// epoch (what a source that was frozen past its lease can still deliver when it wakes; readers skip them by position).
+    /// </summary>
+    public static List<TopicMessage> WithoutStaleRepeats(IReadOnlyList<TopicMessage> topic, out int repeats)
+    {
+        var kept = new List<TopicMessage>();
+        var newest = new Dictionary<(int Partition, KafkaPipeline.Shared.Contract.SourceEpoch Epoch), (ulong, long)>();
+        repeats = 0;
+        foreach (var m in topic.OrderBy(m => m.Partition).ThenBy(m => m.Offset))
+        {
+            var version = ChangeHeaders.ReadVersion(m.Headers);
+            if (version.ChangeLsn != 0 && ChangeHeaders.ReadTxIndex(m.Headers) is { } index)
+            {
+                var key = (m.Partition, ChangeHeaders.ReadEpoch(m.Headers));
+                var position = (version.CommitLsn, index);
+                if (newest.TryGetValue(key, out var last) && position.CompareTo(last) <= 0)
+                {
+                    repeats++;
+                    continue;
+                }
+                newest[key] = position;
+            }
+            kept.Add(m);
+        }
+        return kept;
+    }
+
     /// <summary>The newest event of each key, tombstones removing the key, gives exactly the PostgreSQL table.</summary>
     public static void ReplayEqualsTable(IReadOnlyList<TopicMessage> topic, IReadOnlyDictionary<long, UserRecord> table)
     {
