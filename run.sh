@@ -16,7 +16,10 @@ data="$root/.data/apphost"                 # AppHost/appsettings.json: LocalRunt
 log="$root/.data/apphost.log"
 
 listening() { ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
-ours() { pgrep -f -- "$data/" || true; } # processes working on this run's data (servers)
+# Processes of this run: the servers (working on its data) and the services (this checkout's builds; the AppHost also
+# ends a service whose `dotnet run` launcher died alone, and this catches one it could not).
+services() { local p; for p in $(pgrep -f -- "$root/[A-Za-z]+/bin/Release/"); do grep -qa KAFKAPIPELINE_RUN= "/proc/$p/environ" 2>/dev/null && echo "$p"; done; }
+ours() { { pgrep -f -- "$data/"; services; } | grep -vx "$$" || true; }
 anything_left() {
   local p
   [ -n "$(ours)" ] && return 0
@@ -61,6 +64,10 @@ stop_all() {
   # DCP stops the resources as the AppHost goes; give the last ones a moment, then check.
   deadline=$((SECONDS + 60))
   while anything_left && [ "$SECONDS" -lt "$deadline" ]; do sleep 1; done
+  if [ -n "$(ours)" ]; then
+    say "ending processes of this run that outlived the AppHost: $(ours | tr '\n' ' ')"
+    ours | xargs -r kill -TERM 2>/dev/null; sleep 3; ours | xargs -r kill -KILL 2>/dev/null; sleep 0.5
+  fi
   stop_printer
   local left=() p
   for p in "${ports[@]}"; do listening "$p" && left+=("port $p"); done

@@ -3,6 +3,7 @@
 using KafkaPipeline.AppHost;
 
 var builder = DistributedApplication.CreateBuilder(args);
+builder.AddServiceReaper(); // a service whose `dotnet run` launcher died is ended with the run
 
 // The servers: `local` processes from eng/install.sh, or `containers` where a container runtime answers. Same resource
 // names and connection strings either way, so the services cannot tell the two apart.

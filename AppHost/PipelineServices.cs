@@ -23,10 +23,12 @@ internal static class PipelineServices
         var settings = builder.Configuration.GetSection(settingsSection).AsEnumerable(makePathsRelative: true)
             .Where(kv => kv.Value is not null)
             .ToList();
-        return builder.AddProject<TProject>(name, o => o.ExcludeLaunchProfile = true)
+        var service = builder.AddProject<TProject>(name, o => o.ExcludeLaunchProfile = true)
             .WithHttpEndpoint(port: port)
             .WithHttpHealthCheck("/health")
-            .WithReferenceEnvironment(ReferenceEnvironmentInjectionFlags.ConnectionString)
+            .WithReferenceEnvironment(ReferenceEnvironmentInjectionFlags.ConnectionString);
+        if (builder.ExecutionContext.IsRunMode) service.WithEnvironment(ServiceReaper.Variable, ServiceReaper.RunId);
+        return service
             .WithEnvironment(context =>
             {
                 foreach (var (key, value) in settings)

@@ -85,7 +85,15 @@ internal sealed class LocalPipeline : IAsyncDisposable
         }
     }
 
-    private static int ParentOf(int pid)
+    /// <summary>The process id DCP reports for a resource (for a project: its `dotnet run` launcher).</summary>
+    public int ProcessIdOf(string resource)
+    {
+        Assert.True(App.ResourceNotifications.TryGetCurrentState(resource, out var e), $"no state for {resource}");
+        var pid = e.Snapshot.Properties.FirstOrDefault(p => p.Name.EndsWith(".pid", StringComparison.Ordinal))?.Value?.ToString();
+        return int.TryParse(pid, out var id) ? id : throw new InvalidOperationException($"{resource} has no process id");
+    }
+
+    public static int ParentOf(int pid)
     {
         try
         {

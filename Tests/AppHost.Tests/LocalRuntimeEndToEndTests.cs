@@ -46,9 +46,14 @@ public sealed class LocalRuntimeEndToEndTests
             processes = pipeline.ProcessTree();
             // 4 servers and 5 services at least (services run under `dotnet run`, so their trees are deeper).
             Assert.True(processes.Count >= 9, $"only {processes.Count} processes found for the resources");
+
+            // The `dotnet run` launcher of the MySQL sink dies alone: the sink itself lives on, no longer DCP's to stop.
+            var launcher = pipeline.ProcessIdOf("mysql-sink");
+            Assert.Contains(processes, p => p != launcher && LocalPipeline.ParentOf(p) == launcher);
+            using (var kill = System.Diagnostics.Process.Start("kill", ["-KILL", launcher.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync(ct);
         }
 
-        // Stopped: none of those processes is left, and nothing still runs on the test's data folder.
+        // Stopped: none of those processes is left (the orphaned sink included), and nothing still runs on the test's data folder.
         var left = await Eventually(() => Task.FromResult(processes.Where(LocalPipeline.Alive).ToList()), l => l.Count == 0, ct);
         Assert.Empty(left);
         Assert.DoesNotContain(Directory.EnumerateDirectories("/proc").Select(CommandLine), c => c.Contains(pipeline.DataDirectory, StringComparison.Ordinal));
