@@ -89,18 +89,17 @@ public sealed class MySqlSinkTask : ISinkTask
 
     private async Task<IReadOnlyList<ErrantRecord>> PutAsync(TableState state, List<SinkRecord> records, CancellationToken ct)
     {
-        var stoppedBefore = state.StopReason is not null;
-        var problems = stoppedBefore ? null : await EvolveAsync(state, records, ct);
+        var problems = await EvolveAsync(state, records, ct);
 
-        // Within each partition (records come in offset order), nothing from the first record the table cannot take on.
+        // Within each partition (records come in offset order), nothing from the first record of a schema the table
+        // cannot take on. Partitions that have not reached the change yet go on (their records are older than it).
         var writable = new List<SinkRecord>(records.Count);
         var stops = new Dictionary<TopicPartition, long>();
         string? problem = null;
         foreach (var r in records)
         {
             if (stops.ContainsKey(r.TopicPartition)) continue;
-            string? schemaProblem = null;
-            if (stoppedBefore || (r.Row is { } row && problems!.TryGetValue(row.Schema, out schemaProblem)))
+            if (r.Row is { } row && problems.TryGetValue(row.Schema, out var schemaProblem))
             {
                 problem ??= schemaProblem;
                 stops[r.TopicPartition] = r.Offset;
@@ -108,20 +107,12 @@ public sealed class MySqlSinkTask : ISinkTask
             }
             writable.Add(r);
         }
-        problem ??= problems?.Values.FirstOrDefault();
 
         var errant = writable.Count > 0 ? await WriteAsync(state, writable, ct) : [];
 
         if (problem is not null)
         {
-            // The table stops: its other partitions after what this batch wrote of them.
-            var atBadRecord = stops.Keys.ToHashSet();
-            foreach (var r in records)
-                if (!atBadRecord.Contains(r.TopicPartition)) stops[r.TopicPartition] = Math.Max(stops.GetValueOrDefault(r.TopicPartition), r.Offset + 1);
             StopTable(state, problem);
-        }
-        if (stops.Count > 0)
-        {
             foreach (var (tp, offset) in stops) _stoppedAt.AddOrUpdate(tp, offset, (_, at) => Math.Min(at, offset));
             _context.StopPartitions(stops);
         }
