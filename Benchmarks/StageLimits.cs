@@ -9,6 +9,7 @@ using KafkaPipeline.Shared.Contract;
 using KafkaPipeline.Shared.Postgres;
 using KafkaPipeline.SourceService;
 using KafkaPipeline.SourceService.Cdc;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Npgsql.Replication;
@@ -187,29 +188,48 @@ public static class StageLimits
     }
 
     /// <summary>
-    /// The MySQL sink's writer (MySqlUserWriter + UsersTable: staging, then the guarded set-based upsert) into a table of
-    /// its own, in the sink's batch size and with its default columns and bulk threshold.
+    /// The MySQL sink's task (MySqlSinkTask.PutAsync: the table created from the events' schema, values converted,
+    /// staged, then the guarded set-based upsert) into a table of its own, in the sink's batch size and with its default
+    /// excluded columns and bulk threshold.
     /// </summary>
     public static async Task<StageResult> MySqlUpsertAsync(string connectionString, List<SourceRow> sample, CancellationToken ct)
     {
-        var options = new MySqlSinkOptions();
-        var table = new UsersTable("users_stage", options.InsertMode, options.ColumnList);
-        await UsersTableSetup.EnsureAsync(connectionString, table, ct);
-        var writer = new MySqlUserWriter(connectionString, table, options.StatementRows, options.BulkCopyThreshold, _ => { });
-        var batches = sample.Select(r => UsersEvents.ToUser(new RowImage(r.Row.Table.Schema, r.Row.Values, null)))
-            .Select(u => new StagedRecord(u.Id, u, SourceVersion.None, u.UpdatedAt))
-            .DistinctBy(r => r.Id).Chunk(options.BatchSize).ToList();
+        var options = new MySqlSinkOptions { Table = "users_stage" };
+        var configuration = new ConfigurationBuilder()
+            .AddInMemoryCollection(new Dictionary<string, string?> { [$"ConnectionStrings:{ConnectionNames.MySql}"] = connectionString }).Build();
+        var task = new MySqlSinkTask(Microsoft.Extensions.Options.Options.Create(options), configuration, new PipelineHealth(), NullLogger<MySqlSinkTask>.Instance);
+        await task.StartAsync(new NoContext(), ct);
+        long offset = 0;
+        var batches = sample.DistinctBy(r => r.Position.Id).Select(r =>
+        {
+            var row = new RowImage(r.Row.Table.Schema, r.Row.Values, null);
+            var key = EventKeys.Key(row.Schema, row.Values)!;
+            var message = new ConsumeResult<byte[]?, byte[]?>
+            {
+                TopicPartitionOffset = new TopicPartitionOffset("P_USERS", 0, offset++),
+                Message = new Message<byte[]?, byte[]?> { Key = key },
+            };
+            return new Shared.Sinks.SinkRecord(message, Encoding.UTF8.GetString(key), row,
+                new Shared.Sinks.ChangeSource(ChangeOp.Read, "public.users", default, SourceVersion.None, null, null, r.Position.UpdatedAt));
+        }).Chunk(options.BatchSize).ToList();
         var clock = Stopwatch.StartNew();
         foreach (var batch in batches)
         {
-            var refused = await writer.WriteAsync(batch, ct);
+            var refused = await task.PutAsync(batch, ct);
             if (refused.Count > 0) throw new InvalidOperationException($"MySQL stage: {refused.Count} rows refused: {refused[0].Error.Message}");
         }
         var seconds = clock.Elapsed.TotalSeconds;
         return new StageResult("MySQL upsert", "rows", sample.Count, seconds,
-            $"MySqlSinkService MySqlUserWriter: {options.InsertMode}, batches of {options.BatchSize} staged by " +
-            $"{(options.BatchSize >= options.BulkCopyThreshold ? "bulk copy" : "INSERT")}, guarded set-based apply, columns {options.Columns}")
+            $"MySqlSinkService MySqlSinkTask: {options.InsertMode}, batches of {options.BatchSize} staged by " +
+            $"{(options.BatchSize >= options.BulkCopyThreshold ? "bulk copy" : "INSERT")}, guarded set-based apply, every column but {options.ExcludeColumns}")
         { UsersPerSecond = sample.Count / seconds };
+    }
+
+    private sealed class NoContext : Shared.Sinks.ISinkContext
+    {
+        public void ConfirmOwnership(TopicPartition partition, long offset) { }
+        public void StopPartitions(IReadOnlyDictionary<TopicPartition, long> firstUnstored) =>
+            throw new InvalidOperationException("the MySQL stage stopped its table (see the error logged)");
     }
 
     /// <summary>

@@ -4,11 +4,11 @@ namespace KafkaPipeline.MySqlSinkService;
 
 public enum InsertMode
 {
-    /// <summary>Insert or update by id, keeping the stored row when it is newer: replays and stale writers change nothing.</summary>
+    /// <summary>Insert or update by key, keeping the stored row when it is newer: replays and stale writers change nothing.</summary>
     Upsert,
 
     /// <summary>
-    /// Plain INSERT: each record must carry a new id. A record whose id is already in the table (an update, or a
+    /// Plain INSERT: each record must carry a new key. A record whose key is already in the table (an update, or a
     /// replay after a crash) fails with a duplicate-key error and goes to the dead-letter topic; the rest flows.
     /// </summary>
     Insert,
@@ -19,31 +19,32 @@ public sealed class MySqlSinkOptions() : SinkOptions("mysql-sink", "mysql")
 {
     public const string Section = "MySqlSink";
 
-    /// <summary>Most parameters MySQL accepts in one statement (65535) divided by the 17 staged columns, rounded down.</summary>
-    public const int MaxStatementRows = 3800;
+    /// <summary>Most rows of one multi-row INSERT: MySQL's 65535 parameters over the fewest staging columns (8).</summary>
+    public const int MaxStatementRows = 8000;
 
-    /// <summary>The columns the e-mail service needs: who to write to, how to greet them, where they live (language).</summary>
-    public const string DefaultColumns = "id,name,username,mail,residence,created_at,updated_at";
-
-    /// <summary>MySQL table written to (created when missing; its delete markers go to {Table}_deleted).</summary>
+    /// <summary>MySQL table written to (created from the first record's schema; its delete markers go to {Table}_deleted).</summary>
     public string Table { get; set; } = "users";
 
     public InsertMode InsertMode { get; set; } = InsertMode.Upsert;
 
     /// <summary>
-    /// Columns of the record kept in MySQL, comma-separated (id and updated_at always). The default leaves out what the
-    /// e-mail service does not need, the social security number first; "*" keeps every column.
+    /// Source columns not mirrored in MySQL, comma-separated, case-insensitive: every other column is, also one added to
+    /// the source later. The default leaves out the social security number, which the e-mail service does not need.
+    /// Key columns are always mirrored.
     /// </summary>
-    public string Columns { get; set; } = DefaultColumns;
+    public string ExcludeColumns { get; set; } = "ssn";
 
-    /// <summary>Rows per multi-row INSERT when a small batch is staged.</summary>
+    /// <summary>What MySQL does with a column the source drops: keep it (NULL in versions written after the drop) or drop it.</summary>
+    public ColumnDropPolicy OnColumnDropped { get; set; } = ColumnDropPolicy.Keep;
+
+    /// <summary>Rows per multi-row INSERT when a small batch is staged (fewer when the table is wide: MySQL's parameter limit).</summary>
     public int StatementRows { get; set; } = 500;
 
     /// <summary>Batches of at least this many records are staged by bulk copy (LOAD DATA LOCAL INFILE); smaller ones by INSERT.</summary>
     public int BulkCopyThreshold { get; set; } = 1000;
 
-    public IReadOnlyList<string> ColumnList =>
-        Columns.Trim() == "*" ? UsersSchema.Columns : [.. Columns.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)];
+    public IReadOnlySet<string> ExcludedColumns =>
+        new HashSet<string>((ExcludeColumns ?? "").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries), StringComparer.OrdinalIgnoreCase);
 
     protected override IEnumerable<string> ValidateSink(string section)
     {
@@ -53,9 +54,10 @@ public sealed class MySqlSinkOptions() : SinkOptions("mysql-sink", "mysql")
             messages.Add($"{section}:Table '{Table}' is too long: at most 55 characters, so that '{Table}_deleted' is a valid MySQL name.");
         if (!Enum.IsDefined(InsertMode))
             messages.Add($"{section}:InsertMode must be Upsert or Insert (got {InsertMode}).");
-        var unknown = ColumnList.Where(c => !UsersSchema.Columns.Contains(c)).ToList();
-        if (unknown.Count > 0 || ColumnList.Count == 0)
-            messages.Add($"{section}:Columns '{Columns}' must list columns of {string.Join(", ", UsersSchema.Columns)} (or be *); unknown: {string.Join(", ", unknown)}.");
+        foreach (var column in ExcludedColumns.Where(c => !SqlIdentifier.IsValid(c)))
+            messages.Add($"{section}:ExcludeColumns '{ExcludeColumns}' must list column names separated by commas; '{column}' is not a valid identifier.");
+        if (!Enum.IsDefined(OnColumnDropped))
+            messages.Add($"{section}:OnColumnDropped must be Keep or Drop (got {OnColumnDropped}).");
         messages.AddRange(Check.Range($"{section}:StatementRows", StatementRows, 1, MaxStatementRows));
         messages.AddRange(Check.Range($"{section}:BulkCopyThreshold", BulkCopyThreshold, 1, int.MaxValue));
         return messages;

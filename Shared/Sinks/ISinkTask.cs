@@ -63,6 +63,15 @@ public interface ISinkContext
     /// group has moved on (the member was fenced): nothing may then be written for the partition.
     /// </summary>
     void ConfirmOwnership(TopicPartition partition, long offset);
+
+    /// <summary>
+    /// Stops partitions for an error only an operator can resolve (a schema change the target cannot take), until they
+    /// are revoked or the service restarts. Each value is the first offset the task did not store: the committed offset
+    /// stays there (the task's <see cref="ISinkTask.PreCommitAsync"/> returns it too), the partition is paused, and no
+    /// record at or after it is handed to the task again or dead-lettered. The task says why (log, /health).
+    /// Thread-safe: a task calls it from <see cref="ISinkTask.PutAsync"/>.
+    /// </summary>
+    void StopPartitions(IReadOnlyDictionary<TopicPartition, long> firstUnstored);
 }
 
 /// <summary>

@@ -14,7 +14,7 @@ public sealed class SinkProgress
     public long DeadLettered => Interlocked.Read(ref _deadLettered);
     public long Commits => Interlocked.Read(ref _commits);
 
-    /// <summary>Partitions stopped with an error an operator must resolve (a resume offset beyond the partition's end).</summary>
+    /// <summary>Partitions stopped with an error an operator must resolve (a resume offset beyond the partition's end, or stopped by the task).</summary>
     public long StoppedPartitions => Interlocked.Read(ref _stoppedPartitions);
 
     /// <summary>Time spent in the task's writes (including failed attempts and backoff).</summary>

@@ -20,7 +20,8 @@ namespace KafkaPipeline.Shared.Sinks;
 /// its retries are called off; then the task closes the partitions and what was consumed for them is dropped (the
 /// next owner reads it again). Lost partitions (the member was fenced) commit nothing.</item>
 /// <item>Open: newly assigned partitions stay paused until the task said where they resume; a resume offset beyond the
-/// end of the partition (the topic was recreated) stops that partition with an error and a metric, never a reset.</item>
+/// end of the partition (the topic was recreated) stops that partition with an error and a metric, never a reset. A
+/// task stops partitions the same way (<see cref="ISinkContext.StopPartitions"/>) at the first offset it did not store.</item>
 /// </list>
 /// The task's methods run on a background step, never two at once; the consumer is only polled on this loop.
 /// </summary>
@@ -56,6 +57,8 @@ public sealed class SinkRuntime(
     // Per partition: the offset after the last record handed to the task (put or dead-lettered), and the committed offset.
     private readonly Dictionary<TopicPartition, long> _putOffsets = [];
     private readonly ConcurrentDictionary<TopicPartition, long> _committed = new();
+    // Partitions the task stopped, at the first offset it did not store (set from the task's steps, applied on the loop).
+    private readonly ConcurrentDictionary<TopicPartition, long> _stopAt = new();
 
     private IConsumer<byte[]?, byte[]?> _consumer = null!;
     private DeadLetterQueue _dlq = null!;
@@ -268,6 +271,7 @@ public sealed class SinkRuntime(
         var (records, errant) = _reader.Read(step.Messages);
         if (records.Count > 0)
             errant.AddRange(await Retry(task.Target, $"writing {records.Count} records", () => task.PutAsync(records, step.Abort.Token), step));
+        errant.RemoveAll(e => IsStopped(e.Message.TopicPartition, e.Message.Offset.Value)); // read again after the fix, not dead-lettered
         if (errant.Count > 0) await _dlq.SendAllAsync(errant, options.RetryBackoffMax, step.StopRetrying.Token, step.Abort.Token);
 
         var putOffsets = new Dictionary<TopicPartition, long>();
@@ -304,8 +308,37 @@ public sealed class SinkRuntime(
         progress.AddDeadLettered(result.DeadLettered);
         if (step.Messages.Count > 0) PipelineTelemetry.BatchSize.Record(step.Messages.Count, _serviceTag);
         _durability.Follow(result.Put.Where(r => _ready.Contains(r.TopicPartition)), result.PutAt);
-        if (commit) Commit(result.Durable);
-        _durability.Durable(result.Durable, result.FinishedAt);
+        var durable = _stopAt.IsEmpty ? result.Durable
+            : result.Durable.ToDictionary(kv => kv.Key, kv => _stopAt.TryGetValue(kv.Key, out var at) ? Math.Min(at, kv.Value) : kv.Value);
+        if (commit) Commit(durable);
+        _durability.Durable(durable, result.FinishedAt);
+        ApplyStops();
+    }
+
+    private bool IsStopped(TopicPartition tp, long offset) => _stopAt.TryGetValue(tp, out var at) && offset >= at;
+
+    /// <inheritdoc />
+    public void StopPartitions(IReadOnlyDictionary<TopicPartition, long> firstUnstored)
+    {
+        foreach (var (tp, offset) in firstUnstored) _stopAt.AddOrUpdate(tp, offset, (_, at) => Math.Min(at, offset));
+    }
+
+    /// <summary>The partitions the task stopped leave the ready set: paused, their consumed records dropped, nothing more followed.</summary>
+    private void ApplyStops()
+    {
+        foreach (var (tp, at) in _stopAt)
+        {
+            if (!_ready.Remove(tp)) continue;
+            _stopped.Add(tp);
+            _putOffsets.Remove(tp);
+            _pending.RemoveAll(m => m.TopicPartition == tp);
+            _durability.Forget(tp);
+            _consumer.Pause([tp]);
+            progress.AddStoppedPartition();
+            PipelineTelemetry.PartitionsStopped.Add(1, _serviceTag);
+            logger.LogWarning("Partition {Topic}/{Partition} stopped at offset {Offset} by {Target}: nothing more is read or committed for it " +
+                "until it is revoked or the sink restarts", tp.Topic, tp.Partition.Value, at, task.Target);
+        }
     }
 
     private void Open(TopicPartition tp, Opened o)
@@ -412,6 +445,7 @@ public sealed class SinkRuntime(
                 _opening.Remove(tp);
                 _ready.Remove(tp);
                 _stopped.Remove(tp);
+                _stopAt.TryRemove(tp, out _);
                 _putOffsets.Remove(tp);
                 _committed.TryRemove(tp, out _);
                 _durability.Forget(tp);

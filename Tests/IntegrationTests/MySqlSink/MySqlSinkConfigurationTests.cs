@@ -1,4 +1,5 @@
 using KafkaPipeline.MySqlSinkService;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MySqlConnector;
@@ -40,12 +41,23 @@ public class MySqlSinkConfigurationTests
     [InlineData("Table", "users'; DROP TABLE users; --", "MySqlSink:Table 'users'; DROP TABLE users; --' is not a valid identifier")]
     [InlineData("Table", "my`users", "MySqlSink:Table")]
     [InlineData("StatementRows", "0", "MySqlSink:StatementRows")]
+    [InlineData("ExcludeColumns", "ssn,pass;word", "MySqlSink:ExcludeColumns")]
     public async Task Invalid_option_fails_the_start_naming_the_setting(string key, string value, string expected)
     {
         await using var app = MySqlSinkApp.Create(MySqlSinkTestKit.SinkArgs(SomeMySql, SomeKafka,
             new Dictionary<string, string> { [key] = value }));
         var e = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
         Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void An_unknown_drop_policy_names_the_setting()
+    {
+        var app = MySqlSinkApp.Create(MySqlSinkTestKit.SinkArgs(SomeMySql, SomeKafka, new Dictionary<string, string> { ["OnColumnDropped"] = "purge" }));
+        var e = Assert.ThrowsAny<InvalidOperationException>(() => app.Services.GetRequiredService<IOptions<MySqlSinkOptions>>().Value);
+        Assert.Contains("MySqlSink:OnColumnDropped", e.Message);
+        Assert.Equal(ColumnDropPolicy.Drop, MySqlSinkApp.Create(MySqlSinkTestKit.SinkArgs(SomeMySql, SomeKafka,
+            new Dictionary<string, string> { ["OnColumnDropped"] = "drop" })).Services.GetRequiredService<IOptions<MySqlSinkOptions>>().Value.OnColumnDropped);
     }
 
     [Fact]
@@ -60,8 +72,9 @@ public class MySqlSinkConfigurationTests
         }
         var app = await kit.StartSinkAsync();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (!kit.Logs.Contains(LogLevel.Critical, "does not have the sink's columns") && DateTime.UtcNow < deadline)
+        while (!kit.Logs.Contains(LogLevel.Critical, "is not the sink's") && DateTime.UtcNow < deadline)
             await Task.Delay(100);
-        Assert.True(kit.Logs.Contains(LogLevel.Critical, "MySQL table users exists but does not have the sink's columns"), kit.Logs.Text);
+        Assert.True(kit.Logs.Contains(LogLevel.Critical,
+            "MySQL table users exists but is not the sink's (it has no src_commit_lsn, src_change_lsn, synced_at); drop it or choose another MySqlSink:Table."), kit.Logs.Text);
     }
 }

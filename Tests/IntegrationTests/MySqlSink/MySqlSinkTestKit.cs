@@ -30,14 +30,14 @@ internal sealed class MySqlSinkTestKit : IAsyncDisposable
 
     public static async Task<MySqlSinkTestKit> CreateAsync() => new(await TestServers.CreateMySqlDatabaseAsync("sink"));
 
-    /// <summary>Starts MySqlSinkService in this process (as Program.cs does); by default it keeps every column (Columns=*).</summary>
+    /// <summary>Starts MySqlSinkService in this process (as Program.cs does); by default it keeps every column (ExcludeColumns empty).</summary>
     public Task<WebApplication> StartSinkAsync(IDictionary<string, string>? sinkSettings = null, string? mySql = null) =>
         Kafka.StartAsync(MySqlSinkApp.Create(SinkArgs(mySql ?? MySql, Kafka.Bootstrap, sinkSettings),
             services => services.AddSingleton<ILoggerProvider>(Logs)));
 
     public static string[] SinkArgs(string mySql, string bootstrap, IDictionary<string, string>? sinkSettings = null)
     {
-        var settings = new Dictionary<string, string> { ["Columns"] = "*", ["SummaryInterval"] = "00:00:02", ["RetryBackoffMax"] = "00:00:01" };
+        var settings = new Dictionary<string, string> { ["ExcludeColumns"] = "", ["SummaryInterval"] = "00:00:02", ["RetryBackoffMax"] = "00:00:01" };
         foreach (var (key, value) in sinkSettings ?? new Dictionary<string, string>()) settings[key] = value;
         return
         [
@@ -48,6 +48,20 @@ internal sealed class MySqlSinkTestKit : IAsyncDisposable
             "--Logging:LogLevel:KafkaPipeline=Information",
             .. settings.Select(kv => $"--MySqlSink:{kv.Key}={kv.Value}"),
         ];
+    }
+
+    /// <summary>
+    /// Produces users as the polling source does when no headers are given: op r, no LSN, the commit time its updated_at
+    /// (what orders versions without an LSN).
+    /// </summary>
+    public List<Confluent.Kafka.DeliveryReport<byte[]?, byte[]?>> ProduceUsers(IEnumerable<UserRecord> users, Func<UserRecord, Confluent.Kafka.Headers?>? headers = null) =>
+        Kafka.ProduceUsers(users, headers ?? Polled);
+
+    public static Confluent.Kafka.Headers Polled(UserRecord u)
+    {
+        var headers = new Confluent.Kafka.Headers();
+        ChangeHeaders.Write(headers, new ChangeMetadata(ChangeOp.Read, SourceVersion.None, u.UpdatedAt, Table: "public.users"));
+        return headers;
     }
 
     public static SinkProgress Progress(WebApplication app) => app.Services.GetRequiredService<SinkProgress>();
@@ -78,7 +92,7 @@ internal sealed class MySqlSinkTestKit : IAsyncDisposable
     public static List<UserRecord> Users(int count, long firstId = 1, int version = 0) =>
         Enumerable.Range(0, count).Select(i => User(firstId + i, version)).ToList();
 
-    /// <summary>The whole table (every column: the sink runs with Columns=*), ordered by id.</summary>
+    /// <summary>The whole table (every column: the sink runs with no column excluded), ordered by id.</summary>
     public List<StoredUser> ReadTable(string table = "users")
     {
         using var conn = new MySqlConnection(MySql);

@@ -98,7 +98,7 @@ public sealed class SourceToKafkaTests(ITestOutputHelper output)
     {
         await using var h = await PipelineHarness.StartAsync(output);
         h.StartSource("TimestampIncrementing");
-        h.Start(PipelineHarness.MySqlSink, ("MySqlSink:SummaryInterval", "00:00:05"), ("MySqlSink:Columns", "*"));
+        h.Start(PipelineHarness.MySqlSink, ("MySqlSink:SummaryInterval", "00:00:05"), ("MySqlSink:ExcludeColumns", ""));
         h.StartGenerator(totalCount: 10_000, ratePerSecond: 20_000, maxBatchSize: 2_000);
         await h.WaitForGeneratorAsync(Patience);
         await WaitForTopicAsync(h);

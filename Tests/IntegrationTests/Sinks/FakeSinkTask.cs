@@ -38,6 +38,10 @@ internal sealed class FakeSinkTask(FakeStore store) : ISinkTask
     public volatile bool Holding;
     public Func<SinkRecord, bool> Refuse { get; set; } = _ => false;
     public ConcurrentDictionary<int, long> StartAt { get; } = new();
+    /// <summary>Per partition, the offset from which the task stores nothing and stops the partition (an operator's error).</summary>
+    public ConcurrentDictionary<int, long> StopAt { get; } = new();
+    private readonly ConcurrentDictionary<TopicPartition, long> _stoppedAt = new();
+    private ISinkContext? _context;
     public TaskCompletionSource? Gate { get; set; }
 
     public ConcurrentQueue<int> PutSizes { get; } = new();
@@ -50,7 +54,11 @@ internal sealed class FakeSinkTask(FakeStore store) : ISinkTask
     public string Target => "the fake store";
     public string SpanName => "fake write";
 
-    public Task StartAsync(ISinkContext context, CancellationToken ct) => Task.CompletedTask;
+    public Task StartAsync(ISinkContext context, CancellationToken ct)
+    {
+        _context = context;
+        return Task.CompletedTask;
+    }
 
     public Task<IReadOnlyDictionary<TopicPartition, long?>> OpenAsync(IReadOnlyDictionary<TopicPartition, long?> committed, CancellationToken ct)
     {
@@ -68,8 +76,15 @@ internal sealed class FakeSinkTask(FakeStore store) : ISinkTask
         if (Failing) throw new InvalidOperationException("the fake store is down");
         PutSizes.Enqueue(records.Count);
         var errant = new List<ErrantRecord>();
+        var stops = new Dictionary<TopicPartition, long>();
         foreach (var r in records)
         {
+            if (StopAt.TryGetValue(r.TopicPartition.Partition.Value, out var stopAt) && r.Offset >= stopAt)
+            {
+                stops.TryAdd(r.TopicPartition, r.Offset);
+                _stoppedAt.TryAdd(r.TopicPartition, r.Offset);
+                continue;
+            }
             if (Refuse(r))
             {
                 errant.Add(new ErrantRecord(r.Message, new InvalidRecordException($"the fake store refuses id {r.Id}"), "fake-refused"));
@@ -79,6 +94,7 @@ internal sealed class FakeSinkTask(FakeStore store) : ISinkTask
             if (store.KeepRecords) store.Records[(r.TopicPartition.Partition.Value, r.Offset)] = r;
             if (Holding) _unflushedFrom.TryAdd(r.TopicPartition, r.Offset);
         }
+        if (stops.Count > 0) _context!.StopPartitions(stops);
         return errant;
     }
 
@@ -87,13 +103,18 @@ internal sealed class FakeSinkTask(FakeStore store) : ISinkTask
         Interlocked.Increment(ref PreCommits);
         if (!Holding || force) _unflushedFrom.Clear();
         return Task.FromResult<IReadOnlyDictionary<TopicPartition, long>>(putOffsets.ToDictionary(kv => kv.Key,
-            kv => _unflushedFrom.TryGetValue(kv.Key, out var from) ? Math.Min(from, kv.Value) : kv.Value));
+            kv => Math.Min(_unflushedFrom.TryGetValue(kv.Key, out var from) ? Math.Min(from, kv.Value) : kv.Value,
+                _stoppedAt.TryGetValue(kv.Key, out var stop) ? stop : long.MaxValue)));
     }
 
     public void Close(IReadOnlyCollection<TopicPartition> partitions)
     {
         Closed.Enqueue([.. partitions.Select(p => p.Partition.Value)]);
-        foreach (var p in partitions) _unflushedFrom.TryRemove(p, out _);
+        foreach (var p in partitions)
+        {
+            _unflushedFrom.TryRemove(p, out _);
+            _stoppedAt.TryRemove(p, out _);
+        }
     }
 
     public DateTimeOffset? NextFlushAt => !_unflushedFrom.IsEmpty && !Holding ? DateTimeOffset.MinValue : null;

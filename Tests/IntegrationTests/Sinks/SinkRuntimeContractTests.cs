@@ -295,6 +295,37 @@ public sealed class SinkRuntimeContractTests
     }
 
     [Fact]
+    public async Task A_partition_the_task_stops_is_committed_at_its_first_unstored_offset_paused_and_nothing_after_it_dead_lettered()
+    {
+        await using var kit = new SinkTestKit();
+        var store = new FakeStore();
+        var reports = kit.ProduceUsers(Users(400));
+        var ends = await kit.HighWatermarksAsync();
+        var (host, task) = await StartAsync(kit, store, configure: t => t.StopAt[1] = 10);
+
+        await kit.WaitUntilAsync(() => Progress(host).StoppedPartitions == 1, "partition 1 stopped");
+        await kit.WaitUntilAsync(() => kit.Committed(Group).OrderBy(c => c.Key).SequenceEqual(ends.Select(e => KeyValuePair.Create(e.Key, e.Key == 1 ? 10 : e.Value)).OrderBy(c => c.Key)),
+            () => $"committed {string.Join(",", kit.Committed(Group))} at the ends but partition 1 at 10");
+        Assert.True(kit.Logs.Contains(LogLevel.Warning, $"Partition {SinkTestKit.Topic}/1 stopped at offset 10 by the fake store"), kit.Logs.Text);
+        Assert.DoesNotContain(store.Stored.Keys, k => k.Partition == 1 && k.Offset >= 10);
+        Assert.Equal(10, store.Stored.Keys.Count(k => k.Partition == 1));
+
+        // More records, one unreadable in partition 1 (after the stop: read again once resolved, not dead-lettered) and one in 2.
+        var inOne = Enumerable.Range(10_000, 100).First(i => Murmur2Partitioner.Partition(SinkTestKit.Key(i), SinkTestKit.Partitions) == 1);
+        var inTwo = Enumerable.Range(10_000, 100).First(i => Murmur2Partitioner.Partition(SinkTestKit.Key(i), SinkTestKit.Partitions) == 2);
+        var more = kit.Produce([.. Users(100, 1000).Select(u => (SinkTestKit.Key(u.Id), (byte[]?)UsersEvents.Value(u), (Headers?)null)),
+            (SinkTestKit.Key(inOne), "not an event"u8.ToArray(), null), (SinkTestKit.Key(inTwo), "not an event"u8.ToArray(), null)]);
+        var endsAfter = await kit.HighWatermarksAsync();
+        await kit.WaitUntilAsync(() => kit.Committed(Group).Where(c => c.Key != 1).All(c => c.Value == endsAfter[c.Key]), "the other partitions to the end");
+        var dead = kit.ReadDeadLetters(1);
+        Assert.Equal($"{inTwo}", Encoding.UTF8.GetString(Assert.Single(dead).Message.Key!));
+        Assert.DoesNotContain(task.Attempts.SelectMany(a => a), a => a.Item1 == 1 && a.Item2 >= ends[1]); // partition 1 never handed over again
+        Assert.Equal(10, kit.Committed(Group)[1]);
+        Assert.Equal(1, Progress(host).StoppedPartitions);
+        Assert.NotEmpty(more);
+    }
+
+    [Fact]
     public async Task End_to_end_latency_is_measured_from_the_commit_time_header_when_present_else_from_updated_at()
     {
         var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();

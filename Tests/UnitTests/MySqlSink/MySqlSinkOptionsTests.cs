@@ -15,7 +15,9 @@ public class MySqlSinkOptionsTests
         Assert.Equal("P_USERS.dlq", o.EffectiveDeadLetterTopic);
         Assert.Equal(InsertMode.Upsert, o.InsertMode);
         Assert.Equal("mysql-sink", o.GroupId);
-        Assert.DoesNotContain("ssn", o.ColumnList);
+        Assert.Equal(["ssn"], o.ExcludedColumns);
+        Assert.Contains("SSN", o.ExcludedColumns); // case-insensitive, as MySQL's column names
+        Assert.Equal(ColumnDropPolicy.Keep, o.OnColumnDropped);
     }
 
     [Theory]
@@ -69,21 +71,23 @@ public class MySqlSinkOptionsTests
         {
             StatementRows = 0,
             BulkCopyThreshold = 0,
-            Columns = "id,ssn,password",
+            ExcludeColumns = "ssn, pass word",
+            OnColumnDropped = (ColumnDropPolicy)9,
             RetryBackoffMax = TimeSpan.Zero,
             GroupId = " ",
             SourceTable = "bad name",
             DeadLetterTopic = "bad topic",
             InsertMode = (InsertMode)7,
         });
-        foreach (var key in new[] { "StatementRows", "BulkCopyThreshold", "Columns", "RetryBackoffMax", "GroupId", "SourceTable", "DeadLetterTopic", "InsertMode" })
+        foreach (var key in new[] { "StatementRows", "BulkCopyThreshold", "ExcludeColumns", "OnColumnDropped", "RetryBackoffMax", "GroupId", "SourceTable", "DeadLetterTopic", "InsertMode" })
         {
             Assert.Contains(messages, m => m.StartsWith("MySqlSink:" + key, StringComparison.Ordinal));
         }
         Assert.Contains(Validate(new MySqlSinkOptions { StatementRows = MySqlSinkOptions.MaxStatementRows + 1 }),
             m => m.Contains("MySqlSink:StatementRows", StringComparison.Ordinal));
         Assert.Contains(Validate(new MySqlSinkOptions { Table = new string('t', 56) }), m => m.Contains("MySqlSink:Table", StringComparison.Ordinal));
-        Assert.Contains(Validate(new MySqlSinkOptions { Columns = " , " }), m => m.Contains("MySqlSink:Columns", StringComparison.Ordinal));
+        Assert.Empty(Validate(new MySqlSinkOptions { ExcludeColumns = " , " })); // nothing excluded
+        Assert.Empty(Validate(new MySqlSinkOptions { ExcludeColumns = "ssn,birthdate , Mail" }));
         Assert.Contains(Validate(new MySqlSinkOptions { DeadLetterTopic = "P_USERS" }),
             m => m.Contains("MySqlSink:DeadLetterTopic", StringComparison.Ordinal));
     }
