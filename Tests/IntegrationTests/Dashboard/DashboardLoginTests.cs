@@ -6,6 +6,9 @@ using KafkaPipeline.Dashboard;
 using KafkaPipeline.IntegrationTests.Sinks;
 using KafkaPipeline.Shared;
 using KafkaPipeline.Tests;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -17,6 +20,7 @@ namespace KafkaPipeline.IntegrationTests.Dashboard;
 /// </summary>
 public sealed class DashboardLoginTests
 {
+    private static readonly string[] s_codeOnly = ["code"];
     private static readonly string[] s_guarded =
     [
         "/", "/index.html", "/app.js", "/kafka/", "/kafka/kafka.js", "/api/dashboard/snapshot", "/api/dashboard/events",
@@ -213,6 +217,49 @@ public sealed class DashboardLoginTests
         using var anonymous = DashboardTestKit.Client(url);
         Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/api/dashboard/snapshot")).StatusCode);
         Assert.Contains(kit.Kafka.Logs.Lines, l => l.Message.Contains("Dashboard:Authentication=none: no login", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task In_oidc_mode_a_page_sends_the_browser_to_the_identity_provider_and_an_API_answers_401()
+    {
+        // A stand-in provider that serves only its discovery document and an empty key set: enough to see where the Dashboard sends people.
+        var provider = WebApplication.CreateBuilder();
+        provider.WebHost.UseUrls("http://127.0.0.1:0");
+        await using var idp = provider.Build();
+        idp.MapGet("/.well-known/openid-configuration", (HttpContext c) => Results.Json(new
+        {
+            issuer = $"http://{c.Request.Host}",
+            authorization_endpoint = $"http://{c.Request.Host}/authorize",
+            token_endpoint = $"http://{c.Request.Host}/token",
+            jwks_uri = $"http://{c.Request.Host}/jwks",
+            response_types_supported = s_codeOnly,
+        }));
+        idp.MapGet("/jwks", () => Results.Json(new { keys = Array.Empty<object>() }));
+        await idp.StartAsync();
+        var authority = idp.Urls.First();
+
+        await using var kit = new DashboardTestKit();
+        var (_, url) = await kit.StartAsync("--Dashboard:Authentication=oidc", $"--Dashboard:Oidc:Authority={authority}",
+            "--Dashboard:Oidc:ClientId=kafkapipeline-dashboard", "--Dashboard:Oidc:ClientSecret=a-client-secret",
+            "--Dashboard:Oidc:RequireHttpsMetadata=false");
+        using var anonymous = DashboardTestKit.Client(url);
+        using var page = await anonymous.GetAsync("/");
+        Assert.Equal(HttpStatusCode.Redirect, page.StatusCode);
+        var location = page.Headers.Location!.ToString();
+        Assert.StartsWith($"{authority}/authorize?", location, StringComparison.Ordinal);
+        Assert.Contains("client_id=kafkapipeline-dashboard", location, StringComparison.Ordinal);
+        Assert.Contains("code_challenge=", location, StringComparison.Ordinal);
+        Assert.Contains("redirect_uri=" + Uri.EscapeDataString($"{url.ToString().TrimEnd('/')}/signin-oidc"), location, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.GetAsync("/api/dashboard/snapshot")).StatusCode);
+        // The wall-screen token still works in oidc mode when one is configured; the browser token is not used there.
+        using var wall = await DashboardTestKit.LoggedInAsync(url, DashboardTestKit.WallToken);
+        Assert.Equal(HttpStatusCode.OK, (await wall.GetAsync("/api/dashboard/snapshot")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await wall.GetAsync("/api/kafka/cluster")).StatusCode);
+
+        // Settings an oidc deployment needs are named at start when missing.
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => kit.StartAsync("--Dashboard:Authentication=oidc"));
+        Assert.Contains("Dashboard:Oidc:Authority", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Dashboard:Oidc:ClientId", error.Message, StringComparison.Ordinal);
     }
 
     [Theory]
