@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ./run.sh [AppHost settings]: the whole pipeline through its Aspire AppHost (local runtime), until Ctrl+C or SIGTERM.
 #   Installs what is missing (eng/install.sh), builds, starts `dotnet run --project AppHost` (launch profile "http":
-#   dashboard on http://localhost:15000), prints the dashboard's login URL and where every store listens (PostgreSQL
+#   dashboard on http://localhost:15000), prints the Aspire dashboard's and the pipeline Dashboard's login URLs (a token
+#   made for this run: http://127.0.0.1:5080/login?t=<token>) and where every store listens (PostgreSQL
 #   5432, MariaDB 3306, s3rver 4566, the embedded Kafka's bootstrap list), then the Monitor's status line every 5 s.
 #   Arguments go to the AppHost: ./run.sh --Generator:RatePerSecond=200 --Pipeline:SinkReplicas=2
 #   The AppHost's full output: .data/apphost.log. Every start begins with empty stores (Kafka lives in memory).
@@ -36,8 +37,13 @@ export UseSharedCompilation=false
 say "building AppHost (Release) and the services"
 dotnet build AppHost -c Release -nologo -v:minimal -nodeReuse:false || { say "ERROR: the build failed"; exit 1; }
 
-mkdir -p "$root/.data"
+# The data and log folder: ours, no symbolic link, nobody else may write in it (root follows links: > log, the servers'
+# chown). eng/safe-dir.sh refuses anything else, naming it.
+source "$root/eng/safe-dir.sh"
+kp_safe_dir "$root/.data" 711 || { say "ERROR: $root/.data refused (above)"; exit 1; }
+if [ -L "$log" ] || { [ -e "$log" ] && [ ! -f "$log" ]; }; then say "ERROR: $log is not a plain file: refusing to write to it"; exit 1; fi
 : > "$log"
+chmod 600 "$log"   # it holds the login URL
 # Its own session: a terminal's Ctrl+C reaches only this script, which then stops the AppHost in order.
 setsid dotnet run --project AppHost -c Release --no-build --launch-profile http -- "$@" </dev/null >>"$log" 2>&1 &
 apphost=$!
@@ -86,6 +92,9 @@ if ! kill -0 "$apphost" 2>/dev/null; then
   say "ERROR: the AppHost exited (code $rc) during start-up; its output: $log"; exit 1
 fi
 bootstrap="$(head -n 1 "$data/kafka/bootstrap" 2>/dev/null)"
+# The Dashboard's login and wall-screen URLs (tokens new on every run: AppHost/DashboardLogin.cs).
+login="$(grep -o 'Dashboard login http[^ ]*' "$log" | head -n 1 | cut -d' ' -f3)"
+wall="$(grep -o 'Dashboard wall screen (CEO page only) http[^ ]*' "$log" | head -n 1 | awk '{print $NF}')"
 cat <<EOT
 run.sh: ---------------------------------------------------------------------------------------------
 run.sh: running; Ctrl+C or SIGTERM (kill $$) stops everything. The dashboard: the login URL above. By hand:
@@ -93,7 +102,8 @@ run.sh:   PostgreSQL  PGPASSWORD=password psql -h 127.0.0.1 -p 5432 -U TEST TEST
 run.sh:   MariaDB     mariadb -h 127.0.0.1 -P 3306 -u TEST -ppassword TEST -e 'SELECT count(*) FROM users'
 run.sh:   Kafka       bootstrap=${bootstrap:-?} (also in $data/kafka/bootstrap)
 run.sh:   S3          curl -s 'http://127.0.0.1:4566/users-lake?list-type=2&prefix=topics/P_USERS/'   (keys S3RVER/S3RVER)
-run.sh:   Dashboard   http://127.0.0.1:5080/  (customers, live)    http://127.0.0.1:5080/kafka/  (topic browser)
+run.sh:   Dashboard   ${login:-the "Dashboard login" URL above}  (log in: customers live at /, topic browser at /kafka/)
+run.sh:               wall screen (CEO page only): ${wall:-the "wall screen" URL above}
 run.sh:   logs        the dashboard's Console logs, or $log
 run.sh: ---------------------------------------------------------------------------------------------
 EOT

@@ -7,7 +7,8 @@ builder.AddServiceReaper(); // a service whose `dotnet run` launcher died is end
 
 // The servers: `local` processes from eng/install.sh, or `containers` where a container runtime answers. Same resource
 // names and connection strings either way, so the services cannot tell the two apart.
-var stores = builder.AddPipelineStores(PipelineRuntimes.Choose(builder));
+var runtime = PipelineRuntimes.Choose(builder);
+var stores = builder.AddPipelineStores(runtime);
 
 // Key of the keyed hash that replaces private fields (ssn) in the lake and the dead-letter topic
 // (Shared/FieldProtection.cs); generated once and kept in the AppHost's user secrets.
@@ -39,10 +40,12 @@ builder.AddPipelineService<Projects.Monitor>("monitor", "Monitor")
     .WithStatusLinesOnConsole();
 
 // The CEO's live screen and the topic browser: a page people open, so a fixed port (http://127.0.0.1:5080/ under
-// ./run.sh) and an external endpoint. It reads only Kafka; the protection key masks messages as the lake stores them.
+// ./run.sh) and an external endpoint, behind a login (AppHost/DashboardLogin.cs). It reads only Kafka; the protection
+// key hashes messages as the lake stores them.
 builder.AddPipelineService<Projects.Dashboard>("dashboard", "Dashboard", port: builder.DashboardPort())
     .WithStores(stores.Kafka)
     .WithEnvironment("Protection__Key", protectionKey)
+    .WithDashboardLogin(runtime)
     .WithExternalHttpEndpoints();
 
 builder.Build().Run();

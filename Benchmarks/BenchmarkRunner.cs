@@ -80,6 +80,8 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             ["S3__Bucket"] = bucket,
             ["S3__AccessKey"] = settings.S3AccessKey,
             ["S3__SecretKey"] = settings.S3SecretKey,
+            // A key of this run's own: the services run in Production, which refuses the development key.
+            ["Protection__Key"] = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)),
             // Slots are cluster-wide: one named after this run's database (the test suite runs the smoke version beside others).
             ["Source__Slot"] = name,
         };

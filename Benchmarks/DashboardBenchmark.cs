@@ -27,7 +27,9 @@ public sealed class DashboardBenchmark(BenchmarkSettings settings, Action<string
     {
         var results = new List<ScreenLatencyResult>();
         var url = $"http://127.0.0.1:{FreePort()}";
-        await using var dashboard = PipelineProcess.Start("Dashboard", new Dictionary<string, string?>(env) { ["ASPNETCORE_URLS"] = url }, settings.LogDir);
+        // No login: it listens on 127.0.0.1 only, which is what Dashboard:Authentication=none requires.
+        await using var dashboard = PipelineProcess.Start("Dashboard",
+            new Dictionary<string, string?>(env) { ["ASPNETCORE_URLS"] = url, ["Dashboard__Authentication"] = "none" }, settings.LogDir);
         await WaitAliveAsync(dashboard, url, ct);
         await using var chromium = await HeadlessChromium.LaunchAsync();
         var page = await chromium.NewPageAsync(line => say("  " + line));
@@ -82,6 +84,8 @@ public sealed class DashboardBenchmark(BenchmarkSettings settings, Action<string
         {
             ["ConnectionStrings__kafka"] = cluster.BootstrapServers,
             ["Dashboard__TopicPrefix"] = prefix,
+            ["Dashboard__Authentication"] = "none", // 127.0.0.1 only
+            ["Protection__Key"] = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)),
         };
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
 

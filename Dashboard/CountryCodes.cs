@@ -1,13 +1,16 @@
 using System.Text.Json;
+using KafkaPipeline.Shared.Customers;
 
 namespace KafkaPipeline.Dashboard;
 
 /// <summary>
 /// Country name -> ISO 3166-1 numeric code (the ids of the map's shapes in world-atlas), from the i18n-iso-countries
 /// package's English names and codes (copied next to the program at build time), plus the names the Generator's
-/// Bogus data set spells differently. A name with no code is still counted and listed; it just has no shape.
+/// Bogus data set spells differently. As the customer tally's <see cref="ICountryMap"/> it keeps the screen's
+/// countries a bounded set: a residence that is no country name here is counted as "other" (and pushed as that), so
+/// sign-up data cannot put arbitrary text on every screen.
 /// </summary>
-public sealed class CountryCodes(IReadOnlyDictionary<string, string> numericByName)
+public sealed class CountryCodes(IReadOnlyDictionary<string, string> numericByName) : ICountryMap
 {
     // Bogus' address.country names (en locale) that the ISO list spells differently, found by running every Bogus name
     // through the list: name -> alpha-2.
@@ -31,8 +34,21 @@ public sealed class CountryCodes(IReadOnlyDictionary<string, string> numericByNa
         ["Swaziland"] = "SZ",
     };
 
+    private readonly Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> _names = ToLookup(numericByName);
+
     /// <summary>The numeric code as world-atlas writes it ("250" for France), or null when the name is unknown.</summary>
     public string? Numeric(string country) => numericByName.GetValueOrDefault(country.Trim());
+
+    /// <summary>The name as the country list spells it (one string per country name), or "other".</summary>
+    public string Map(string residence) =>
+        _names.TryGetValue(residence.AsSpan().Trim(), out var name, out _) ? name : CustomerChange.OtherCountry;
+
+    private static Dictionary<string, string>.AlternateLookup<ReadOnlySpan<char>> ToLookup(IReadOnlyDictionary<string, string> byName)
+    {
+        var names = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var name in byName.Keys) names[name] = name;
+        return names.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
 
     public static CountryCodes Load(string folder)
     {

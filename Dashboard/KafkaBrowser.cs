@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Json;
 using Confluent.Kafka;
 using Confluent.Kafka.Admin;
 using KafkaPipeline.Shared;
@@ -11,14 +9,16 @@ namespace KafkaPipeline.Dashboard;
 /// topics, partitions, leaders), ListOffsets (low and high watermarks), OffsetFetch for named groups and partitions
 /// (committed offsets) and Fetch (messages). The mock answers neither ListGroups nor DescribeGroups ("not supported by
 /// broker"), so the groups shown are the configured ones (<see cref="DashboardOptions.ConsumerGroups"/>).
-/// Message values are shown with the protected fields replaced by their keyed hash, exactly as the lake stores them.
+/// Only the pipeline's topic and its dead-letter topic are shown (<see cref="DashboardOptions.BrowsableTopics"/>): no
+/// other topic of the cluster, internal ones included. Messages are shown as <see cref="MessageDisplay"/> says: protected
+/// fields hashed as in the lake, personal fields masked, every text and the whole response bounded in bytes.
 /// </summary>
 public sealed class KafkaBrowser : IDisposable
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(5);
     private readonly KafkaClients _kafka;
     private readonly DashboardOptions _options;
-    private readonly FieldProtector _protector;
+    private readonly MessageDisplay _display;
     private readonly IAdminClient _admin;
     private readonly SemaphoreSlim _readers = new(2, 2); // message reads: a consumer each, two at a time at most
 
@@ -26,11 +26,11 @@ public sealed class KafkaBrowser : IDisposable
     {
         _kafka = kafka;
         _options = options;
-        _protector = new FieldProtector(protection);
+        _display = new MessageDisplay(options, new FieldProtector(protection));
         _admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = kafka.BootstrapServers, SocketTimeoutMs = 10_000 })
             .SetLogHandler((_, m) => logger.LogDebug("librdkafka {Facility}: {Message}", m.Facility, m.Message)).Build();
-        if (protection.Fields.Length > 0 && protection.UsesDevelopmentKey)
-            logger.LogWarning("Protection:Key is the local development default: set a secret of your own outside development");
+        if (options.RevealPersonalData)
+            logger.LogWarning("Dashboard:RevealPersonalData is on: the topic browser shows personal fields in clear to everyone logged in");
     }
 
     public async Task<ClusterView> ClusterAsync(CancellationToken ct)
@@ -79,12 +79,15 @@ public sealed class KafkaBrowser : IDisposable
 
     /// <summary>
     /// Up to <paramref name="limit"/> messages of one partition from <paramref name="offset"/> (clamped to the low
-    /// watermark), stopping at the high watermark. Throws <see cref="ArgumentException"/> for a topic or partition
-    /// that does not exist.
+    /// watermark), stopping at the high watermark or when the response reaches <see cref="DashboardOptions.MaxResponseBytes"/>.
+    /// Throws <see cref="ArgumentException"/> for a topic that is not the pipeline's, or a topic or partition that does
+    /// not exist.
     /// </summary>
     public async Task<MessagesView> MessagesAsync(string topic, int partition, long offset, int limit, CancellationToken ct)
     {
         limit = Math.Clamp(limit, 1, _options.MaxMessages);
+        if (!_options.BrowsableTopics.Contains(topic, StringComparer.Ordinal))
+            throw new ArgumentException($"the topic browser shows only the pipeline's topics ({string.Join(", ", _options.BrowsableTopics)})");
         var metadata = await Task.Run(() => _admin.GetMetadata(topic, s_timeout), ct);
         var t = metadata.Topics.FirstOrDefault(x => x.Topic == topic && x.Error.Code == ErrorCode.NoError);
         if (t is null) throw new ArgumentException($"topic '{topic}' does not exist");
@@ -112,6 +115,8 @@ public sealed class KafkaBrowser : IDisposable
         var marks = consumer.QueryWatermarkOffsets(tp, s_timeout);
         var from = Math.Max(offset, marks.Low.Value);
         var messages = new List<MessageView>();
+        long bytes = 0;
+        var cut = false;
         if (from < marks.High.Value)
         {
             consumer.Assign(new TopicPartitionOffset(tp, from));
@@ -121,20 +126,25 @@ public sealed class KafkaBrowser : IDisposable
                 var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
                 if (r is null) continue;
                 if (r.IsPartitionEOF) break;
-                messages.Add(new MessageView(r.Offset.Value, r.Message.Timestamp.UtcDateTime, Text(r.Message.Key),
-                    [.. (r.Message.Headers ?? []).Select(h => new HeaderView(h.Key, Text(h.GetValueBytes())))],
-                    r.Message.Value is null ? null : Text(_protector.Protect(r.Message.Value))));
+                var shown = _display.Show(r.Message, r.Offset.Value);
+                bytes += MessageDisplay.Size(shown);
+                if (messages.Count > 0 && bytes > _options.MaxResponseBytes)
+                {
+                    cut = true;
+                    break;
+                }
+                messages.Add(shown);
                 if (r.Offset.Value + 1 >= marks.High.Value) break;
             }
         }
-        return new MessagesView(tp.Topic, tp.Partition.Value, marks.Low.Value, marks.High.Value, from, messages);
+        return new MessagesView(tp.Topic, tp.Partition.Value, marks.Low.Value, marks.High.Value, from, messages, cut);
     }
 
-    /// <summary>The cluster's metadata and its topics but the internal ones (__consumer_offsets...), by name.</summary>
+    /// <summary>The cluster's metadata and the pipeline's topics in it, by name.</summary>
     private async Task<(Metadata Metadata, List<TopicMetadata> Topics)> UserTopicsAsync(CancellationToken ct)
     {
         var metadata = await Task.Run(() => _admin.GetMetadata(s_timeout), ct);
-        return (metadata, metadata.Topics.Where(t => !t.Topic.StartsWith("__", StringComparison.Ordinal))
+        return (metadata, metadata.Topics.Where(t => _options.BrowsableTopics.Contains(t.Topic, StringComparer.Ordinal))
             .OrderBy(t => t.Topic, StringComparer.Ordinal).ToList());
     }
 
@@ -157,22 +167,6 @@ public sealed class KafkaBrowser : IDisposable
         return result;
     }
 
-    private static readonly UTF8Encoding s_strictUtf8 = new(false, throwOnInvalidBytes: true);
-
-    /// <summary>UTF-8 text when the bytes are valid UTF-8, else base64 marked as such.</summary>
-    private static string? Text(byte[]? bytes)
-    {
-        if (bytes is null) return null;
-        try
-        {
-            return s_strictUtf8.GetString(bytes);
-        }
-        catch (DecoderFallbackException)
-        {
-            return "base64:" + Convert.ToBase64String(bytes);
-        }
-    }
-
     public void Dispose()
     {
         _admin.Dispose();
@@ -186,6 +180,10 @@ public sealed record TopicView(string Name, IReadOnlyList<PartitionView> Partiti
 public sealed record PartitionView(int Partition, int Leader, int Replicas, long Low, long High);
 public sealed record GroupView(string Group, IReadOnlyList<GroupPartitionView> Partitions, long TotalLag, string? Error);
 public sealed record GroupPartitionView(string Topic, int Partition, long Committed, long High, long? Lag);
-public sealed record MessagesView(string Topic, int Partition, long Low, long High, long From, IReadOnlyList<MessageView> Messages);
+/// <param name="Cut">True when the response stopped before the limit to stay within Dashboard:MaxResponseBytes.</param>
+public sealed record MessagesView(string Topic, int Partition, long Low, long High, long From, IReadOnlyList<MessageView> Messages, bool Cut);
 public sealed record HeaderView(string Key, string? Value);
-public sealed record MessageView(long Offset, DateTime Timestamp, string? Key, IReadOnlyList<HeaderView> Headers, string? Value);
+
+/// <param name="ValueBytes">The value's size in the topic.</param>
+/// <param name="Note">Why the value is not shown whole (hidden, cut), if it is not.</param>
+public sealed record MessageView(long Offset, DateTime Timestamp, string? Key, IReadOnlyList<HeaderView> Headers, string? Value, long ValueBytes, string? Note);

@@ -14,8 +14,9 @@ public sealed class ProtectionOptions : IValidatedOptions
     public const string Section = "Protection";
 
     /// <summary>
-    /// Secret for HMAC-SHA256 (at least 16 characters). The AppHost passes a generated secret parameter; the default is
-    /// a local development value only, and the services log a warning when they run with it.
+    /// Secret for HMAC-SHA256 (at least 16 characters). The AppHost and ./run.sh pass a generated secret; the default is
+    /// a published development value, accepted in the Development environment only: under it every hash of a
+    /// low-entropy value (an SSN has 10^9) can be reversed by trying them all, and sealed values read by anyone.
     /// </summary>
     public string Key { get; set; } = DevelopmentKey;
 
@@ -32,6 +33,15 @@ public sealed class ProtectionOptions : IValidatedOptions
             yield return $"{section}:Key must be a secret of at least 16 characters.";
         if (Fields is null || Fields.Any(string.IsNullOrWhiteSpace))
             yield return $"{section}:Fields must be a list of field names (empty entries are not allowed).";
+    }
+
+    /// <summary>As <see cref="Validate(string)"/>, and outside the Development environment the development key is refused.</summary>
+    public IEnumerable<string> Validate(string section, Microsoft.Extensions.Hosting.IHostEnvironment environment)
+    {
+        foreach (var m in Validate(section)) yield return m;
+        if (UsesDevelopmentKey && !Microsoft.Extensions.Hosting.HostEnvironmentEnvExtensions.IsDevelopment(environment))
+            yield return $"{section}:Key is the published development key, which the {environment.EnvironmentName} environment refuses: " +
+                $"set {section}:Key (environment variable {section}__Key) to a secret of your own (./run.sh and the AppHost generate one).";
     }
 }
 

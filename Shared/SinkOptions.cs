@@ -46,7 +46,7 @@ public abstract class SinkOptions : IValidatedOptions
 
     /// <summary>
     /// Extra librdkafka consumer properties over the shared defaults (like Connect's consumer.override.*), e.g.
-    /// {section}:ConsumerOverrides:session.timeout.ms=6000. Settings that load code or use files are refused.
+    /// {section}:ConsumerOverrides:session.timeout.ms=6000. Only librdkafka's tuning settings are allowed (LibrdkafkaOverrides.Allowed); others are refused naming the key.
     /// </summary>
     public Dictionary<string, string> ConsumerOverrides { get; set; } = [];
 

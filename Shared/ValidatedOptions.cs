@@ -9,6 +9,9 @@ public interface IValidatedOptions
 {
     /// <summary>Messages such as "MySqlSink:BatchSize must be at least 1 (got 0)"; empty when valid.</summary>
     IEnumerable<string> Validate(string section);
+
+    /// <summary>The same for settings whose rules depend on the environment (Development or not); by default the same rules.</summary>
+    IEnumerable<string> Validate(string section, IHostEnvironment environment) => Validate(section);
 }
 
 public static class ValidatedOptionsExtensions
@@ -17,15 +20,15 @@ public static class ValidatedOptionsExtensions
     public static OptionsBuilder<T> AddValidatedOptions<T>(this IHostApplicationBuilder builder, string section)
         where T : class, IValidatedOptions
     {
-        builder.Services.AddSingleton<IValidateOptions<T>>(new SectionValidator<T>(section));
+        builder.Services.AddSingleton<IValidateOptions<T>>(new SectionValidator<T>(section, builder.Environment));
         return builder.Services.AddOptions<T>().Bind(builder.Configuration.GetSection(section)).ValidateOnStart();
     }
 
-    private sealed class SectionValidator<T>(string section) : IValidateOptions<T> where T : class, IValidatedOptions
+    private sealed class SectionValidator<T>(string section, IHostEnvironment environment) : IValidateOptions<T> where T : class, IValidatedOptions
     {
         public ValidateOptionsResult Validate(string? name, T options)
         {
-            var failures = options.Validate(section).ToList();
+            var failures = options.Validate(section, environment).ToList();
             return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
         }
     }

@@ -20,16 +20,25 @@ if [ -n "${KP_ENV_PROFILE:-}" ] && [ "$KP_ENV_PROFILE" != "$KP_PROFILE" ]; then
 fi
 export KP_ROOT KP_PROFILE KP_ENV_PROFILE="$KP_PROFILE"
 # The servers run as postgres/mysql/nobody, so every folder above their data must be enterable by others.
-# A clone under /root (mode 700) is not: its data then goes to /var/tmp instead.
+# A clone under /root (mode 700) is not: its data then goes to /var/lib/kafkapipeline/<checksum of the clone's path>
+# (/var/lib: only root may create anything there, so nobody can plant a symbolic link in its way).
+# shellcheck source=safe-dir.sh
+source "$KP_ROOT/eng/safe-dir.sh"
 _kp_default_data="$KP_ROOT/.data/$KP_PROFILE"   # ignored by git (.gitignore: .data/)
 _kp_d="$KP_ROOT"
 while [ "$_kp_d" != / ]; do
   if [ $(( 0$(stat -c %a "$_kp_d") & 1 )) -eq 0 ]; then
-    _kp_default_data="/var/tmp/kafkapipeline-$(printf %s "$KP_ROOT" | cksum | cut -d' ' -f1)/$KP_PROFILE"; break
+    _kp_default_data="/var/lib/kafkapipeline/$(printf %s "$KP_ROOT" | cksum | cut -d' ' -f1)/$KP_PROFILE"; break
   fi
   _kp_d="$(dirname "$_kp_d")"
 done
 export KP_DATA_DIR="${KP_DATA_DIR:-$_kp_default_data}"
+# eng/servers.sh wipes and re-creates KP_DATA_DIR as root: it must not be a symbolic link or somebody else's, nor may
+# the folder above it (created here, mode 711: the servers' users pass through, nobody else lists or writes it).
+kp_safe_dir "$(dirname -- "$KP_DATA_DIR")" 711 || { echo "env.sh: KP_DATA_DIR=$KP_DATA_DIR refused (above)" >&2; return 1 2>/dev/null || exit 1; }
+if [ -e "$KP_DATA_DIR" ] || [ -L "$KP_DATA_DIR" ]; then
+  _kp_check_dir "$KP_DATA_DIR" || { echo "env.sh: KP_DATA_DIR=$KP_DATA_DIR refused (above)" >&2; return 1 2>/dev/null || exit 1; }
+fi
 export KP_HOST="${KP_HOST:-127.0.0.1}"
 export KP_PG_PORT="${KP_PG_PORT:-$_kp_pg}"
 export KP_MYSQL_PORT="${KP_MYSQL_PORT:-$_kp_my}"

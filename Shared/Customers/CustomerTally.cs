@@ -9,10 +9,15 @@ namespace KafkaPipeline.Shared.Customers;
 /// address.country), the only country-level field a user row has (address is a street, city and ZIP code).
 /// </para>
 /// Memory: one 24-byte dictionary entry per user (id, country index, creation second): about 30 MB for 1,000,000 users.
+/// The countries are a bounded set: what <paramref name="countries"/> maps a residence to (the Dashboard: a name with an
+/// ISO code, or "other"), and never more than <see cref="MaxCountries"/> of them whatever the topic holds.
 /// Thread-safe: one writer (the topic reader) and any number of readers taking snapshots.
 /// </summary>
-public sealed class CustomerTally(TimeProvider? clock = null, int latestCapacity = 20)
+public sealed class CustomerTally(TimeProvider? clock = null, int latestCapacity = 20, ICountryMap? countries = null)
 {
+    /// <summary>Most distinct countries kept; past it every new one counts as <see cref="CustomerChange.OtherCountry"/>.</summary>
+    public const int MaxCountries = 512;
+
     private readonly TimeProvider _clock = clock ?? TimeProvider.System;
     private readonly Lock _gate = new();
     private readonly Dictionary<long, Customer> _customers = [];
@@ -112,7 +117,7 @@ public sealed class CustomerTally(TimeProvider? clock = null, int latestCapacity
 
     private void Upsert(CustomerChange change, DateTime now)
     {
-        var country = CountryIndex(change.Country!);
+        var country = CountryIndex(Country(change));
         var created = (uint)Math.Clamp(ToSecond(change.CreatedAt), 0, uint.MaxValue);
         if (_customers.TryGetValue(change.Id, out var old))
         {
@@ -133,7 +138,7 @@ public sealed class CustomerTally(TimeProvider? clock = null, int latestCapacity
             _signups.Add(created, ToSecond(now));
         }
         _customers[change.Id] = new Customer(country, created);
-        UpdateLatest(change);
+        UpdateLatest(change, _countries[country]);
     }
 
     private void Remove(long id)
@@ -146,9 +151,9 @@ public sealed class CustomerTally(TimeProvider? clock = null, int latestCapacity
     }
 
     /// <summary>Keeps the newest sign-ups by created_at (then id); an update of one of them refreshes its line.</summary>
-    private void UpdateLatest(CustomerChange change)
+    private void UpdateLatest(CustomerChange change, string country)
     {
-        var entry = new RecentSignup(change.Id, change.FirstName ?? "", change.Country!, change.CreatedAt);
+        var entry = new RecentSignup(change.Id, change.FirstName ?? "", country, change.CreatedAt);
         var i = _latest.FindIndex(s => s.Id == change.Id);
         if (i >= 0) _latest.RemoveAt(i);
         if (_latest.Count >= latestCapacity && IsNewer(_latest[^1], entry)) return;
@@ -160,10 +165,15 @@ public sealed class CustomerTally(TimeProvider? clock = null, int latestCapacity
     private static bool IsNewer(RecentSignup a, RecentSignup b) =>
         a.CreatedAt != b.CreatedAt ? a.CreatedAt > b.CreatedAt : a.Id > b.Id;
 
+    private string Country(CustomerChange change) =>
+        change.Country is not { } residence ? CustomerChange.UnknownCountry
+            : countries is null || residence is CustomerChange.UnknownCountry or CustomerChange.OtherCountry ? residence
+            : countries.Map(residence);
+
     private ushort CountryIndex(string country)
     {
         if (_countryIndex.TryGetValue(country, out var index)) return index;
-        if (_countries.Count == ushort.MaxValue) country = "(other)"; // a country field that is not a country: cap the table
+        if (_countries.Count >= MaxCountries - 1) country = CustomerChange.OtherCountry; // the last slot is "other"'s
         if (_countryIndex.TryGetValue(country, out index)) return index;
         index = (ushort)_countries.Count;
         _countries.Add(country);
@@ -176,6 +186,15 @@ public sealed class CustomerTally(TimeProvider? clock = null, int latestCapacity
 
     /// <summary>8 bytes: the country's index and the creation time in whole seconds since 1970 (unsigned: to 2106).</summary>
     private readonly record struct Customer(ushort Country, uint CreatedSecond);
+}
+
+/// <summary>
+/// What a live view counts a residence under: one of a bounded set of countries (the Dashboard maps names to those with
+/// an ISO code, anything else to <see cref="CustomerChange.OtherCountry"/>). Called under the tally's lock.
+/// </summary>
+public interface ICountryMap
+{
+    string Map(string residence);
 }
 
 /// <summary>Customers of one country.</summary>

@@ -54,6 +54,7 @@ public sealed class RuntimeModelTests
         }
         // No USERSDB_HOST, KAFKA_PORT, services__... : WithReference injects only the connection string.
         var allowed = new HashSet<string>(connectionStrings) { "Protection__Key" };
+        if (service == "dashboard") allowed.UnionWith(["Dashboard__BrowserToken", "Dashboard__WallToken"]); // its login
         var stray = env.Keys.Where(k => !allowed.Contains(k) && !k.StartsWith("OTEL_", StringComparison.Ordinal)
             && !k.StartsWith("ASPNETCORE_", StringComparison.Ordinal) && !k.StartsWith("DOTNET_", StringComparison.Ordinal)
             && k is not ("HTTP_PORTS" or "LOGGING__CONSOLE__FORMATTEROPTIONS__TIMESTAMPFORMAT")).ToList();

@@ -85,7 +85,8 @@ async function readMessages(ev) {
   const q = new URLSearchParams({ topic: $("m-topic").value, partition: $("m-partition").value, offset: $("m-offset").value, limit: $("m-limit").value });
   try {
     const m = await json(`/api/kafka/messages?${q}`);
-    $("m-info").textContent = `partition ${m.partition}: offsets ${fmt.format(m.low)} to ${fmt.format(m.high - 1)}; showing ${m.messages.length} from ${fmt.format(m.from)}`;
+    $("m-info").textContent = `partition ${m.partition}: offsets ${fmt.format(m.low)} to ${fmt.format(m.high - 1)}; showing ${m.messages.length} from ${fmt.format(m.from)}` +
+      (m.cut ? " (stopped early: the response reached its size limit)" : "");
     if (m.messages.length === 0) { message($("messages"), "no messages at this offset", "muted", 5); return; }
     $("messages").replaceChildren(...m.messages.map((x) => {
       const headers = document.createElement("td");
@@ -93,8 +94,9 @@ async function readMessages(ev) {
       headers.append(...x.headers.map((h) => { const d = document.createElement("div"); d.textContent = `${h.key}: ${h.value ?? "null"}`; return d; }));
       const value = document.createElement("td");
       const pre = document.createElement("pre");
-      pre.textContent = x.value === null ? "null (tombstone: a delete)" : pretty(x.value);
+      pre.textContent = x.value === null ? (x.note ? "" : "null (tombstone: a delete)") : pretty(x.value);
       value.append(pre);
+      if (x.note) { const note = document.createElement("div"); note.className = "muted"; note.dataset.testid = "note"; note.textContent = x.note; value.append(note); }
       const tr = row(cell(x.offset, "n"), cell(x.timestamp.replace("T", " ").replace("Z", "")), cell(x.key ?? "null"), headers, value);
       tr.dataset.offset = x.offset;
       return tr;

@@ -17,7 +17,7 @@ namespace KafkaPipeline.IntegrationTests.Cdc;
 [Collection(PipelineCollection.Name)]
 public sealed class CdcPipelineTests(ITestOutputHelper output)
 {
-    private static readonly FieldProtector s_protector = new(new ProtectionOptions());
+    private static readonly FieldProtector s_protector = KafkaPipeline.Tests.TestProtection.Protector;
 
     [Fact]
     public async Task ConcurrentWritersWithDeletesEndInMySqlAndTheLakeExactlyAsPostgresHoldsTheTable()

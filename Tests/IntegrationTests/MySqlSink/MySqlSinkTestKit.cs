@@ -43,6 +43,7 @@ internal sealed class MySqlSinkTestKit : IAsyncDisposable
         [
             $"--ConnectionStrings:emaildb={mySql}",
             $"--ConnectionStrings:kafka={bootstrap}",
+            $"--Protection:Key={KafkaPipeline.Tests.TestProtection.Key}",
             "--urls=http://127.0.0.1:0",
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:KafkaPipeline=Information",

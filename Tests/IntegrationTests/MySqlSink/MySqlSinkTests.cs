@@ -249,7 +249,7 @@ public class MySqlSinkTests(ITestOutputHelper output)
         Assert.Equal(4, dead.Count);
         var byKey = SinkTestKit.DeadLettersByKey(dead, reports, "mysql-sink");
         Assert.Equal(["4000", "5000", "5001", "5002"], byKey.Keys.Order());
-        var protector = new FieldProtector(new ProtectionOptions());
+        var protector = KafkaPipeline.Tests.TestProtection.Protector;
         foreach (var (key, d) in byKey)
         {
             var original = reports.Single(r => Encoding.UTF8.GetString(r.Message.Key!) == key);

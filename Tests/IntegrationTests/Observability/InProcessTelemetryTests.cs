@@ -58,6 +58,7 @@ public sealed class InProcessTelemetryTests
             $"--S3:Bucket={bucket.Name}",
             $"--S3:AccessKey={TestServers.S3AccessKey}",
             $"--S3:SecretKey={TestServers.S3SecretKey}",
+            $"--Protection:Key={KafkaPipeline.Tests.TestProtection.Key}",
             // Replication slots are cluster-wide: one named after this test's database (dropped at the end).
             $"--Source:Slot={TestServers.DatabaseName(postgres)}",
         ];

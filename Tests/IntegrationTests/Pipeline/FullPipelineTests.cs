@@ -176,7 +176,7 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
 
     private static string? Header(TopicMessage m, string key) => PipelineHeaders.GetString(m.Headers, key);
 
-    private static readonly FieldProtector s_protector = new(new ProtectionOptions());
+    private static readonly FieldProtector s_protector = KafkaPipeline.Tests.TestProtection.Protector;
 
     private static Task WaitFor(PipelineHarness h, string what, Func<Task<long>> count, long atLeast) =>
         WaitUntilAsync(what, async () => await count() >= atLeast, Patience, async () =>

@@ -102,7 +102,7 @@ public static class PipelineAssert
         Assert.Equal(messages.Count(m => Line(m) is not null), lines);
     }
 
-    private static readonly FieldProtector s_protector = new(new ProtectionOptions());
+    private static readonly FieldProtector s_protector = KafkaPipeline.Tests.TestProtection.Protector;
 
     /// <summary>The line the S3 sink stores for a message, or null when the message is dead-lettered.</summary>
     private static string? Line(TopicMessage m) =>

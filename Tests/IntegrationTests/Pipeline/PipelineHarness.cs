@@ -179,6 +179,7 @@ public sealed class PipelineHarness : IAsyncDisposable
         ["ASPNETCORE_URLS"] = "http://127.0.0.1:0",
         ["DOTNET_ENVIRONMENT"] = "Production",
         ["ASPNETCORE_ENVIRONMENT"] = "Production",
+        ["Protection__Key"] = KafkaPipeline.Tests.TestProtection.Key, // Production refuses the development key
         // One line per log entry, with a time, so interleaved service logs read well in the test output.
         ["Logging__Console__FormatterName"] = "simple",
         ["Logging__Console__FormatterOptions__SingleLine"] = "true",

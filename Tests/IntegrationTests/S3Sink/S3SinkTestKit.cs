@@ -22,7 +22,7 @@ internal sealed class S3SinkTestKit : IAsyncDisposable
 {
     public const string GroupId = "s3-sink";
     public const string Topic = SinkTestKit.Topic;
-    public static readonly FieldProtector Protector = new(new ProtectionOptions());
+    public static readonly FieldProtector Protector = KafkaPipeline.Tests.TestProtection.Protector;
 
     private S3SinkTestKit(TestBucket bucket, SinkTestKit kafka)
     {
@@ -47,6 +47,7 @@ internal sealed class S3SinkTestKit : IAsyncDisposable
             $"--S3:Bucket={Bucket.Name}",
             $"--S3:AccessKey={TestServers.S3AccessKey}",
             $"--S3:SecretKey={TestServers.S3SecretKey}",
+            $"--Protection:Key={KafkaPipeline.Tests.TestProtection.Key}",
             "--urls=http://127.0.0.1:0",
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:KafkaPipeline=Information",

@@ -128,6 +128,7 @@ internal sealed class FakeSinkTask(FakeStore store) : ISinkTask
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ConnectionStrings:kafka"] = kit.Bootstrap,
+            ["Protection:Key"] = KafkaPipeline.Tests.TestProtection.Key,
             ["FakeSink:SummaryInterval"] = "00:00:01",
             ["FakeSink:RetryBackoffMax"] = "00:00:00.500",
             ["FakeSink:ConsumerOverrides:session.timeout.ms"] = "6000",

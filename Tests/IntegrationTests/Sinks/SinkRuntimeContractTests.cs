@@ -164,7 +164,7 @@ public sealed class SinkRuntimeContractTests
         }
         Assert.Equal("fake-refused", SinkTestKit.Header(byKey["25"], PipelineHeaders.DlqStage));
         Assert.Equal("fields-protected", SinkTestKit.Header(byKey["25"], PipelineHeaders.DlqValueForm));
-        var protector = new FieldProtector(new ProtectionOptions());
+        var protector = KafkaPipeline.Tests.TestProtection.Protector;
         var original25 = reports.Single(r => Encoding.UTF8.GetString(r.Message.Key!) == "25").Message.Value!;
         Assert.Equal(protector.Protect(original25), byKey["25"].Message.Value); // the record, its ssn hashed
         Assert.NotEqual(original25, byKey["25"].Message.Value);

@@ -119,7 +119,7 @@ public sealed class CustomerTallyTests
         Assert.Null(CustomerChange.From(new Message<byte[]?, byte[]?> { Key = "x"u8.ToArray(), Value = null }, out var e1));
         Assert.Contains("tombstone", e1);
         Assert.Null(CustomerChange.From(new Message<byte[]?, byte[]?> { Key = "1"u8.ToArray(), Value = """{"id":1,"name":"A"}"""u8.ToArray() }, out var e2));
-        Assert.Contains("residence", e2);
+        Assert.Contains("created_at", e2);
         Assert.Null(CustomerChange.From(new Message<byte[]?, byte[]?> { Key = "1"u8.ToArray(), Value = "[1,2]"u8.ToArray() }, out var e3));
         Assert.Contains("not a JSON object", e3);
     }

@@ -4,6 +4,8 @@ namespace KafkaPipeline.UnitTests.Sinks;
 
 public sealed class LibrdkafkaOverridesTests
 {
+    private const string Refused = "is refused: only librdkafka's tuning settings listed in docs/security.md may be overridden";
+
     [Theory]
     [InlineData("plugin.library.paths")]
     [InlineData("ssl.engine.location")]
@@ -20,10 +22,29 @@ public sealed class LibrdkafkaOverridesTests
     [InlineData("https.ca.location")]
     [InlineData("ssl.ca.certificate.stores")]
     [InlineData("SSL_KEY_LOCATION")]
-    public void Keys_that_load_code_run_commands_or_use_files_are_refused_naming_the_key(string key)
+    // Passed the old deny list: an alias of bootstrap.servers, and turning off the broker certificate check.
+    [InlineData("enable.ssl.certificate.verification")]
+    [InlineData("ssl.endpoint.identification.algorithm")]
+    [InlineData("security.protocol")]
+    [InlineData("debug")]
+    [InlineData("Session.Timeout.Ms")]
+    [InlineData("some.unknown.setting")]
+    public void Every_key_that_is_not_a_listed_tuning_setting_is_refused_naming_the_key(string key)
     {
-        var message = Assert.Single(LibrdkafkaOverrides.Validate("S3Sink:ConsumerOverrides", new Dictionary<string, string> { [key] = "/tmp/x" }));
-        Assert.Equal($"S3Sink:ConsumerOverrides:{key} is refused: it makes librdkafka load code, run a command or use files of this machine.", message);
+        var message = Assert.Single(LibrdkafkaOverrides.Validate("S3Sink:ConsumerOverrides", new Dictionary<string, string> { [key] = "false" }));
+        Assert.StartsWith($"S3Sink:ConsumerOverrides:{key} {Refused}", message);
+    }
+
+    [Theory]
+    [InlineData("metadata.broker.list")]
+    [InlineData("bootstrap.servers")]
+    [InlineData("group.id")]
+    [InlineData("enable.auto.commit")]
+    [InlineData("isolation.level")]
+    public void Settings_the_pipeline_owns_cannot_be_overridden(string key)
+    {
+        var message = Assert.Single(LibrdkafkaOverrides.Validate("S3Sink:ConsumerOverrides", new Dictionary<string, string> { [key] = "x" }));
+        Assert.Equal($"S3Sink:ConsumerOverrides:{key} cannot be overridden (the sink's correctness or its other settings depend on it).", message);
     }
 
     [Theory]
@@ -33,4 +54,14 @@ public sealed class LibrdkafkaOverridesTests
     [InlineData("partition.assignment.strategy", "cooperative-sticky")]
     public void Tuning_keys_pass(string key, string value) =>
         Assert.Empty(LibrdkafkaOverrides.Validate("S3Sink:ConsumerOverrides", new Dictionary<string, string> { [key] = value }));
+
+    [Fact]
+    public void Every_allowed_key_is_documented()
+    {
+        var doc = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "security.md"));
+        Assert.Equal([], LibrdkafkaOverrides.Allowed.Where(k => !doc.Contains($"`{k}`", StringComparison.Ordinal)).Order().ToArray());
+    }
+
+    private static string RepositoryRoot([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", ".."));
 }
