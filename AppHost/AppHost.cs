@@ -8,7 +8,10 @@ builder.AddServiceReaper(); // a service whose `dotnet run` launcher died is end
 // The servers: `local` processes from eng/install.sh, or `containers` where a container runtime answers. Same resource
 // names and connection strings either way, so the services cannot tell the two apart.
 var runtime = PipelineRuntimes.Choose(builder);
-var stores = builder.AddPipelineStores(runtime);
+// Pipeline:Tables, the tables the pipeline carries (default users): a topic and a dead-letter topic each, and the
+// setting handed to every service that reads it, so `./run.sh --Pipeline:Tables=users,orders` is all a user types.
+var tables = builder.PipelineTables();
+var stores = builder.AddPipelineStores(runtime, builder.Topics(tables));
 
 // Key of the keyed hash that replaces private fields (ssn) in the lake and the dead-letter topic
 // (Shared/FieldProtection.cs); generated once and kept in the AppHost's user secrets.
@@ -22,21 +25,25 @@ builder.AddPipelineService<Projects.Generator>("generator", "Generator")
     .WithStores(stores.UsersDb);
 
 builder.AddPipelineService<Projects.SourceService>("source", "Source")
-    .WithStores(stores.UsersDb, stores.Kafka);
+    .WithStores(stores.UsersDb, stores.Kafka)
+    .WithPipelineTables(tables);
 
 builder.AddPipelineService<Projects.MySqlSinkService>("mysql-sink", "MySqlSink")
     .WithStores(stores.Kafka, stores.EmailDb)
+    .WithPipelineTables(tables)
     .WithEnvironment("Protection__Key", protectionKey) // its dead-letter records are protected too
     .WithReplicas(sinkReplicas);
 
 builder.AddPipelineService<Projects.S3SinkService>("s3-sink", "S3Sink")
     .WithStores(stores.Kafka, stores.S3)
+    .WithPipelineTables(tables)
     .WithEnvironment("Protection__Key", protectionKey)
     .WithReplicas(sinkReplicas);
 
 // The status line that ./run.sh forwards every 5 s.
 builder.AddPipelineService<Projects.Monitor>("monitor", "Monitor")
     .WithStores(stores.UsersDb, stores.Kafka, stores.EmailDb, stores.S3)
+    .WithPipelineTables(tables)
     .WithStatusLinesOnConsole();
 
 // The CEO's live screen and the topic browser: a page people open, so a fixed port (http://127.0.0.1:5080/ under
@@ -44,6 +51,7 @@ builder.AddPipelineService<Projects.Monitor>("monitor", "Monitor")
 // key hashes messages as the lake stores them.
 builder.AddPipelineService<Projects.Dashboard>("dashboard", "Dashboard", port: builder.DashboardPort())
     .WithStores(stores.Kafka)
+    .WithPipelineTables(tables)
     .WithEnvironment("Protection__Key", protectionKey)
     .WithDashboardLogin(runtime)
     .WithExternalHttpEndpoints();

@@ -14,11 +14,13 @@ internal static class PipelineStoresExtensions
     // Both databases are called TEST, as in the Kafka Connect tutorial this pipeline rebuilds.
     private const string DatabaseName = "TEST";
 
-    public static PipelineStores AddPipelineStores(this IDistributedApplicationBuilder builder, PipelineRuntime runtime) =>
-        runtime == PipelineRuntime.Local ? builder.AddLocalStores() : builder.AddContainerStores();
+    /// <param name="topics">What Kafka holds before the services start: each table's topic and its dead-letter topic.</param>
+    public static PipelineStores AddPipelineStores(this IDistributedApplicationBuilder builder, PipelineRuntime runtime,
+        IReadOnlyList<PipelineTopic> topics) =>
+        runtime == PipelineRuntime.Local ? builder.AddLocalStores(topics) : builder.AddContainerStores(topics);
 
     /// <summary>Servers as processes of this machine (what eng/install.sh installs), data under .data/.</summary>
-    private static PipelineStores AddLocalStores(this IDistributedApplicationBuilder builder)
+    private static PipelineStores AddLocalStores(this IDistributedApplicationBuilder builder, IReadOnlyList<PipelineTopic> topics)
     {
         var local = LocalServers.FromConfiguration(builder);
         builder.PrepareLocalServers(local);
@@ -28,13 +30,13 @@ internal static class PipelineStoresExtensions
             // MariaDB 10.11 speaks the MySQL protocol (Oracle's MySQL is not packaged by Debian).
             EmailDb: builder.AddMariaDb("mysql", local).AddDatabase("emaildb", DatabaseName),
             // No Kafka broker can be installed here: librdkafka's mock cluster (EmbeddedKafka/) stands in.
-            Kafka: builder.AddEmbeddedKafka("kafka", local),
+            Kafka: builder.AddEmbeddedKafka("kafka", local, topics),
             // s3rver (npm) on LocalStack's port 4566.
             S3: builder.AddS3rver("s3", local));
     }
 
     /// <summary>Servers as containers with pinned images (ServerImages).</summary>
-    private static PipelineStores AddContainerStores(this IDistributedApplicationBuilder builder)
+    private static PipelineStores AddContainerStores(this IDistributedApplicationBuilder builder, IReadOnlyList<PipelineTopic> topics)
     {
         // Passwords are secret parameters: generated on the first run and kept in the AppHost's user secrets.
         // No special characters, so they never need quoting inside a connection string.
@@ -43,7 +45,7 @@ internal static class PipelineStoresExtensions
         var mysqlPassword = builder.AddParameter("mysql-password",
             new GenerateParameterDefault { MinLength = 22, Special = false }, secret: true, persist: true);
 
-        var kafka = builder.AddKafkaContainer("kafka");
+        var kafka = builder.AddKafkaContainer("kafka", topics);
         // Kafdrop: topics, partitions, consumer groups and messages in a browser (containers runtime only).
         builder.AddKafdrop("kafdrop", kafka);
         return new PipelineStores(

@@ -1,6 +1,9 @@
+using Confluent.Kafka;
+using Confluent.Kafka.Admin;
 using KafkaPipeline.Shared;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace KafkaPipeline.AppHost.Servers;
@@ -10,11 +13,13 @@ internal static class KafkaBuilderExtensions
     private const int BrokerPort = 9092;
     private const int InternalBrokerPort = 9093;
 
-    /// <summary>The pipeline's topics: P_USERS keyed by id over 4 partitions, and its dead-letter topic.</summary>
-    private static readonly string[] s_topics = ["P_USERS:4", "P_USERS.dlq:1"];
-
-    /// <summary>containers: confluent-local with the listeners Aspire.Hosting.Kafka configures.</summary>
-    public static IResourceBuilder<KafkaContainerResource> AddKafkaContainer(this IDistributedApplicationBuilder builder, string name)
+    /// <summary>
+    /// containers: confluent-local with the listeners Aspire.Hosting.Kafka configures. The pipeline's topics are created
+    /// once the broker answers (its auto-creation would give every topic the broker's default of one partition);
+    /// services wait for that, as Aspire holds a WaitFor until the resource's ready handlers are done.
+    /// </summary>
+    public static IResourceBuilder<KafkaContainerResource> AddKafkaContainer(this IDistributedApplicationBuilder builder, string name,
+        IReadOnlyList<PipelineTopic> topics)
     {
         var kafka = new KafkaContainerResource(name);
         return builder.AddResource(kafka)
@@ -32,7 +37,26 @@ internal static class KafkaBuilderExtensions
                     ? ReferenceExpression.Create($"PLAINTEXT://localhost:29092,PLAINTEXT_HOST://localhost:{kafka.PrimaryEndpoint.Property(EndpointProperty.Port)},PLAINTEXT_INTERNAL://{kafka.Name}:{kafka.InternalEndpoint.Property(EndpointProperty.TargetPort)}")
                     : ReferenceExpression.Create($"PLAINTEXT://{kafka.PrimaryEndpoint.Property(EndpointProperty.Host)}:29092,PLAINTEXT_HOST://{kafka.PrimaryEndpoint.Property(EndpointProperty.HostAndPort)},PLAINTEXT_INTERNAL://{kafka.InternalEndpoint.Property(EndpointProperty.HostAndPort)}");
             })
+            .WithAnnotation(new PipelineTopicsAnnotation(topics))
+            .OnResourceReady((resource, e, ct) => CreateTopicsAsync(resource, topics, e.Services, ct))
             .WithKafkaHealthCheck();
+    }
+
+    /// <summary>Creates the topics a real broker does not have yet (CreateTopics; an existing topic is left as it is).</summary>
+    private static async Task CreateTopicsAsync(IKafkaServerResource kafka, IReadOnlyList<PipelineTopic> topics, IServiceProvider services, CancellationToken ct)
+    {
+        var log = services.GetRequiredService<ResourceLoggerService>().GetLogger(kafka);
+        var bootstrap = await kafka.ConnectionStringExpression.GetValueAsync(ct);
+        using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = bootstrap }).SetLogHandler((_, _) => { }).Build();
+        try
+        {
+            await admin.CreateTopicsAsync(topics.Select(t => new TopicSpecification { Name = t.Name, NumPartitions = t.Partitions, ReplicationFactor = 1 }));
+        }
+        catch (CreateTopicsException e) when (e.Results.All(r => r.Error.Code is ErrorCode.NoError or ErrorCode.TopicAlreadyExists))
+        {
+            // Some existed already (a kept container): fine.
+        }
+        log.LogInformation("Topics {Topics} are there", string.Join(", ", topics));
     }
 
     /// <summary>Kafdrop on Kafka's internal listener (containers runtime).</summary>
@@ -45,8 +69,12 @@ internal static class KafkaBuilderExtensions
             .WithHttpHealthCheck("/actuator/health")
             .WaitFor(kafka);
 
-    /// <summary>local: `dotnet EmbeddedKafka.dll` with the pipeline's topics, in memory (nothing under .data/ but its bootstrap file).</summary>
-    public static IResourceBuilder<EmbeddedKafkaResource> AddEmbeddedKafka(this IDistributedApplicationBuilder builder, string name, LocalServers local)
+    /// <summary>
+    /// local: `dotnet EmbeddedKafka.dll` with the pipeline's topics, in memory (nothing under .data/ but its bootstrap
+    /// file). The mock cluster answers no CreateTopics, so the program creates them as it starts.
+    /// </summary>
+    public static IResourceBuilder<EmbeddedKafkaResource> AddEmbeddedKafka(this IDistributedApplicationBuilder builder, string name, LocalServers local,
+        IReadOnlyList<PipelineTopic> topics)
     {
         var kafka = new EmbeddedKafkaResource(name, "dotnet", local.DirectoryFor("kafka"));
         return builder.AddResource(kafka)
@@ -55,10 +83,10 @@ internal static class KafkaBuilderExtensions
                 context.Args.Add(LocalServers.EmbeddedKafkaDll);
                 context.Args.Add("--brokers");
                 context.Args.Add("1");
-                foreach (var topic in s_topics)
+                foreach (var topic in topics)
                 {
                     context.Args.Add("--topic");
-                    context.Args.Add(topic);
+                    context.Args.Add(topic.ToString());
                 }
                 context.Args.Add("--bootstrap-file");
                 context.Args.Add(kafka.BootstrapFile);
@@ -69,6 +97,7 @@ internal static class KafkaBuilderExtensions
                 File.Delete(r.BootstrapFile); // a restarted cluster listens on new ports
                 return Task.CompletedTask;
             })
+            .WithAnnotation(new PipelineTopicsAnnotation(topics))
             .WithKafkaHealthCheck();
     }
 
