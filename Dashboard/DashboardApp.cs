@@ -28,6 +28,7 @@ public static class DashboardApp
     private static void AddApplicationServices(IHostApplicationBuilder builder)
     {
         builder.AddValidatedOptions<DashboardOptions>(DashboardOptions.Section);
+        builder.AddValidatedOptions<PipelineOptions>(PipelineOptions.Section); // the tables whose topics the browser shows
         builder.AddValidatedOptions<ProtectionOptions>(ProtectionOptions.Section);
         DashboardAuthentication.AddTo(builder);
         builder.AddKafkaClients();
@@ -40,7 +41,7 @@ public static class DashboardApp
         builder.Services.AddHostedService(sp => sp.GetRequiredService<LiveUpdates>());
 
         builder.Services.AddSingleton(sp => new KafkaBrowser(sp.GetRequiredService<KafkaClients>(),
-            sp.GetRequiredService<IOptions<DashboardOptions>>().Value,
+            sp.GetRequiredService<IOptions<DashboardOptions>>().Value, sp.GetRequiredService<IOptions<PipelineOptions>>().Value,
             sp.GetRequiredService<IOptions<ProtectionOptions>>().Value, sp.GetRequiredService<ILogger<KafkaBrowser>>()));
     }
 }

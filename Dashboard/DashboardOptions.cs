@@ -59,9 +59,10 @@ public sealed class DashboardOptions : IValidatedOptions
     public OidcOptions Oidc { get; set; } = new();
 
     /// <summary>
-    /// Personal fields per table, masked in the topic browser (names compare case-insensitively, at any depth of a
-    /// message's payload, whatever their JSON type). A table not listed here: <see cref="DefaultPersonalFields"/> for
-    /// users, none for others. Setting it for users replaces the default list.
+    /// Personal fields per table of Pipeline:Tables (keyed "orders" or "sales.orders"; a key without a schema means
+    /// public), masked in the topic browser in the table's topic and its dead-letter topic (names compare
+    /// case-insensitively, at any depth of a message's payload, whatever their JSON type). A table not listed here:
+    /// <see cref="DefaultPersonalFields"/> for users, none for others. Setting it for users replaces the default list.
     /// </summary>
     public Dictionary<string, string[]> PersonalFields { get; set; } = new(StringComparer.OrdinalIgnoreCase);
 
@@ -70,14 +71,27 @@ public sealed class DashboardOptions : IValidatedOptions
     /// <summary>Shows personal fields in clear in the topic browser (protected fields stay hashed). Off by default.</summary>
     public bool RevealPersonalData { get; set; }
 
-    public IReadOnlyList<string> PersonalFieldsOf(string table) =>
-        PersonalFields.TryGetValue(table, out var fields) ? fields
-        : table.Equals("users", StringComparison.OrdinalIgnoreCase) ? DefaultPersonalFields : [];
+    public IReadOnlyList<string> PersonalFieldsOf(TableName table) =>
+        PersonalFields.FirstOrDefault(kv => TableName.TryParse(kv.Key, out var t) && table.Is(t!.Schema ?? "public", t.Name)).Value
+        ?? (table.Is("public", "users") ? DefaultPersonalFields : []);
 
+    /// <summary>The CEO screen's topic: the users table's.</summary>
     public string Topic => TopicNames.ForTable(TopicPrefix, Table);
 
-    /// <summary>The topics the browser shows: the pipeline's topic and its dead-letter topic, nothing else of the cluster.</summary>
-    public IReadOnlyList<string> BrowsableTopics => [Topic, TopicNames.DeadLetter(Topic)];
+    /// <summary>
+    /// The topics the browser shows, each with its table: every table's topic and dead-letter topic (Pipeline:Tables),
+    /// nothing else of the cluster.
+    /// </summary>
+    public IReadOnlyDictionary<string, TableName> BrowsableTopics(PipelineOptions pipeline)
+    {
+        var topics = new Dictionary<string, TableName>(StringComparer.Ordinal);
+        foreach (var table in pipeline.TableList)
+        {
+            topics[table.Topic(TopicPrefix)] = table;
+            topics[TopicNames.DeadLetter(table.Topic(TopicPrefix))] = table;
+        }
+        return topics;
+    }
 
     public IEnumerable<string> Validate(string section)
     {
@@ -95,6 +109,8 @@ public sealed class DashboardOptions : IValidatedOptions
         foreach (var m in Check.Range($"{section}:MaxResponseBytes", MaxResponseBytes, MaxValueBytes, 64 * 1024 * 1024)) yield return m;
         if (PersonalFields is null || PersonalFields.Values.Any(f => f is null || f.Any(string.IsNullOrWhiteSpace)))
             yield return $"{section}:PersonalFields must list field names per table (empty entries are not allowed).";
+        foreach (var key in PersonalFields?.Keys.Where(k => !TableName.TryParse(k, out _)) ?? [])
+            yield return $"{section}:PersonalFields:{key} is not a table name: use table or schema.table, as Pipeline:Tables names it.";
         foreach (var m in ValidateAuthentication(section)) yield return m;
     }
 

@@ -1,5 +1,4 @@
 using Confluent.Kafka;
-using Confluent.Kafka.Admin;
 using KafkaPipeline.Shared;
 
 namespace KafkaPipeline.Dashboard;
@@ -9,24 +8,26 @@ namespace KafkaPipeline.Dashboard;
 /// topics, partitions, leaders), ListOffsets (low and high watermarks), OffsetFetch for named groups and partitions
 /// (committed offsets) and Fetch (messages). The mock answers neither ListGroups nor DescribeGroups ("not supported by
 /// broker"), so the groups shown are the configured ones (<see cref="DashboardOptions.ConsumerGroups"/>).
-/// Only the pipeline's topic and its dead-letter topic are shown (<see cref="DashboardOptions.BrowsableTopics"/>): no
-/// other topic of the cluster, internal ones included. Messages are shown as <see cref="MessageDisplay"/> says: protected
-/// fields hashed as in the lake, personal fields masked, every text and the whole response bounded in bytes.
+/// Only the pipeline's topics are shown, each table's and its dead-letter topic (<see cref="DashboardOptions.BrowsableTopics"/>):
+/// no other topic of the cluster, internal ones included. Messages are shown as <see cref="MessageDisplay"/> says:
+/// protected fields hashed as in the lake, the personal fields of the topic's table masked, every text and the whole
+/// response bounded in bytes.
 /// </summary>
 public sealed class KafkaBrowser : IDisposable
 {
     private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(5);
     private readonly KafkaClients _kafka;
     private readonly DashboardOptions _options;
-    private readonly MessageDisplay _display;
+    private readonly Dictionary<string, MessageDisplay> _displays; // by topic: the pipeline's topics, nothing else
     private readonly IAdminClient _admin;
     private readonly SemaphoreSlim _readers = new(2, 2); // message reads: a consumer each, two at a time at most
 
-    public KafkaBrowser(KafkaClients kafka, DashboardOptions options, ProtectionOptions protection, ILogger<KafkaBrowser> logger)
+    public KafkaBrowser(KafkaClients kafka, DashboardOptions options, PipelineOptions pipeline, ProtectionOptions protection, ILogger<KafkaBrowser> logger)
     {
         _kafka = kafka;
         _options = options;
-        _display = new MessageDisplay(options, new FieldProtector(protection));
+        var protector = new FieldProtector(protection);
+        _displays = options.BrowsableTopics(pipeline).ToDictionary(t => t.Key, t => new MessageDisplay(options, protector, t.Value), StringComparer.Ordinal);
         _admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = kafka.BootstrapServers, SocketTimeoutMs = 10_000 })
             .SetLogHandler((_, m) => logger.LogDebug("librdkafka {Facility}: {Message}", m.Facility, m.Message)).Build();
         if (options.RevealPersonalData)
@@ -58,10 +59,7 @@ public sealed class KafkaBrowser : IDisposable
         {
             try
             {
-                // One group per request: librdkafka's ListConsumerGroupOffsets takes exactly one.
-                var result = await _admin.ListConsumerGroupOffsetsAsync(
-                    [new ConsumerGroupTopicPartitions(group, partitions)], new ListConsumerGroupOffsetsOptions { RequestTimeout = s_timeout });
-                var committed = result.SelectMany(r => r.Partitions).Where(p => p.Offset.Value >= 0).ToList();
+                var committed = await KafkaOffsets.CommittedAsync(_admin, group, partitions, s_timeout);
                 var rows = committed.OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition.Value).Select(p =>
                 {
                     var high = marks.GetValueOrDefault(p.TopicPartition, (-1, -1)).High;
@@ -86,8 +84,8 @@ public sealed class KafkaBrowser : IDisposable
     public async Task<MessagesView> MessagesAsync(string topic, int partition, long offset, int limit, CancellationToken ct)
     {
         limit = Math.Clamp(limit, 1, _options.MaxMessages);
-        if (!_options.BrowsableTopics.Contains(topic, StringComparer.Ordinal))
-            throw new ArgumentException($"the topic browser shows only the pipeline's topics ({string.Join(", ", _options.BrowsableTopics)})");
+        if (!_displays.TryGetValue(topic, out var display))
+            throw new ArgumentException($"the topic browser shows only the pipeline's topics ({string.Join(", ", _displays.Keys.Order(StringComparer.Ordinal))})");
         var metadata = await Task.Run(() => _admin.GetMetadata(topic, s_timeout), ct);
         var t = metadata.Topics.FirstOrDefault(x => x.Topic == topic && x.Error.Code == ErrorCode.NoError);
         if (t is null) throw new ArgumentException($"topic '{topic}' does not exist");
@@ -96,7 +94,7 @@ public sealed class KafkaBrowser : IDisposable
         await _readers.WaitAsync(ct);
         try
         {
-            return await Task.Run(() => Read(new TopicPartition(topic, partition), offset, limit, ct), ct);
+            return await Task.Run(() => Read(new TopicPartition(topic, partition), offset, limit, display, ct), ct);
         }
         finally
         {
@@ -104,7 +102,7 @@ public sealed class KafkaBrowser : IDisposable
         }
     }
 
-    private MessagesView Read(TopicPartition tp, long offset, int limit, CancellationToken ct)
+    private MessagesView Read(TopicPartition tp, long offset, int limit, MessageDisplay display, CancellationToken ct)
     {
         // Never joined, never committed: the partition is assigned by hand.
         using var consumer = _kafka.Consumer<byte[]?, byte[]?>("topic-browser", "topic-browser", c =>
@@ -126,7 +124,7 @@ public sealed class KafkaBrowser : IDisposable
                 var r = consumer.Consume(TimeSpan.FromMilliseconds(200));
                 if (r is null) continue;
                 if (r.IsPartitionEOF) break;
-                var shown = _display.Show(r.Message, r.Offset.Value);
+                var shown = display.Show(r.Message, r.Offset.Value);
                 bytes += MessageDisplay.Size(shown);
                 if (messages.Count > 0 && bytes > _options.MaxResponseBytes)
                 {
@@ -144,27 +142,15 @@ public sealed class KafkaBrowser : IDisposable
     private async Task<(Metadata Metadata, List<TopicMetadata> Topics)> UserTopicsAsync(CancellationToken ct)
     {
         var metadata = await Task.Run(() => _admin.GetMetadata(s_timeout), ct);
-        return (metadata, metadata.Topics.Where(t => _options.BrowsableTopics.Contains(t.Topic, StringComparer.Ordinal))
+        return (metadata, metadata.Topics.Where(t => _displays.ContainsKey(t.Topic))
             .OrderBy(t => t.Topic, StringComparer.Ordinal).ToList());
     }
 
     private async Task<Dictionary<TopicPartition, (long Low, long High)>> WatermarksAsync(IEnumerable<TopicPartition> partitions, CancellationToken ct)
     {
-        var list = partitions.ToList();
-        var result = new Dictionary<TopicPartition, (long, long)>();
-        if (list.Count == 0) return result;
-        var options = new ListOffsetsOptions { RequestTimeout = s_timeout };
-        var lowTask = _admin.ListOffsetsAsync(list.Select(tp => new TopicPartitionOffsetSpec { TopicPartition = tp, OffsetSpec = OffsetSpec.Earliest() }), options);
-        var highTask = _admin.ListOffsetsAsync(list.Select(tp => new TopicPartitionOffsetSpec { TopicPartition = tp, OffsetSpec = OffsetSpec.Latest() }), options);
-        var (low, high) = (await lowTask, await highTask);
+        var marks = await KafkaOffsets.WatermarksAsync(_admin, partitions, s_timeout);
         ct.ThrowIfCancellationRequested();
-        var highs = high.ResultInfos.ToDictionary(r => r.TopicPartitionOffsetError.TopicPartition, r => r.TopicPartitionOffsetError.Offset.Value);
-        foreach (var r in low.ResultInfos)
-        {
-            var tp = r.TopicPartitionOffsetError.TopicPartition;
-            result[tp] = (r.TopicPartitionOffsetError.Offset.Value, highs.GetValueOrDefault(tp, -1));
-        }
-        return result;
+        return marks;
     }
 
     public void Dispose()

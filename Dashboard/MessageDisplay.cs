@@ -9,17 +9,17 @@ namespace KafkaPipeline.Dashboard;
 /// <summary>
 /// How the topic browser shows one message, whatever it holds (not JSON, invalid UTF-8, huge): never throws, and every
 /// text it returns is bounded in bytes. Protected fields (Protection:Fields) are replaced by their keyed hash as the lake
-/// stores them; then, unless <see cref="DashboardOptions.RevealPersonalData"/> is on, every personal field of the table
-/// (<see cref="DashboardOptions.PersonalFieldsOf"/>) is masked: by name, case-insensitively, at any depth of the payload
+/// stores them; then, unless <see cref="DashboardOptions.RevealPersonalData"/> is on, every personal field of the
+/// message's table (<see cref="DashboardOptions.PersonalFieldsOf"/>; one display per table) is masked: by name, case-insensitively, at any depth of the payload
 /// of Kafka Connect's envelope (the schema stays visible: it names fields, it holds no values) or of a flat JSON value,
 /// whatever its JSON type. A value in which fields cannot be found (not JSON) is not shown unless revealing is on.
 /// </summary>
-public sealed class MessageDisplay(DashboardOptions options, FieldProtector protector)
+public sealed class MessageDisplay(DashboardOptions options, FieldProtector protector, TableName table)
 {
     public const string Mask = "***";
     private static readonly byte[] s_maskJson = Encoding.UTF8.GetBytes($"\"{Mask}\"");
     private static readonly UTF8Encoding s_strictUtf8 = new(false, throwOnInvalidBytes: true);
-    private readonly HashSet<string> _personal = new(options.PersonalFieldsOf(options.Table), StringComparer.OrdinalIgnoreCase);
+    private readonly HashSet<string> _personal = new(options.PersonalFieldsOf(table), StringComparer.OrdinalIgnoreCase);
 
     public MessageView Show(Message<byte[]?, byte[]?> message, long offset)
     {

@@ -79,4 +79,20 @@ public sealed class DashboardUnitTests
         Assert.Equal(["mysql-sink", "s3-sink"], new DashboardOptions().GroupsShown);
         Assert.Equal(["g"], new DashboardOptions { ConsumerGroups = ["g"] }.GroupsShown);
     }
+
+    [Fact]
+    public void Personal_fields_are_per_table_and_the_browser_shows_each_tables_topic_and_dead_letter_topic()
+    {
+        var options = new DashboardOptions { PersonalFields = new(StringComparer.OrdinalIgnoreCase) { ["orders"] = ["card"], ["sales.orders"] = ["iban"] } };
+        Assert.Equal(["card"], options.PersonalFieldsOf(new TableName(null, "orders")));
+        Assert.Equal(["card"], options.PersonalFieldsOf(new TableName("public", "orders")));
+        Assert.Equal(["iban"], options.PersonalFieldsOf(new TableName("sales", "orders")));
+        Assert.Equal(DashboardOptions.DefaultPersonalFields, options.PersonalFieldsOf(new TableName(null, "users")));
+        Assert.Empty(options.PersonalFieldsOf(new TableName(null, "invoices")));
+
+        var topics = options.BrowsableTopics(new PipelineOptions { Tables = "users,sales.orders" });
+        Assert.Equal(["P_USERS", "P_USERS.dlq", "P_SALES_ORDERS", "P_SALES_ORDERS.dlq"], topics.Keys);
+        Assert.Equal(new TableName("sales", "orders"), topics["P_SALES_ORDERS.dlq"]);
+        Assert.Equal(new TableName(null, "users"), topics["P_USERS"]);
+    }
 }

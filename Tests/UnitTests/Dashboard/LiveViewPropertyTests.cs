@@ -162,7 +162,7 @@ public sealed class LiveViewPropertyTests
     public void The_topic_browser_shows_any_message_without_throwing_bounded_in_bytes_and_never_a_personal_value()
     {
         var options = new DashboardOptions { MaxValueBytes = 4096 };
-        var display = new MessageDisplay(options, TestProtection.Protector);
+        var display = new MessageDisplay(options, TestProtection.Protector, new TableName(null, "users"));
         const string secret = "Zyxwvut-personal";
         var gen = Gen.Select(s_message, Gen.Int[0, 3], (m, where) =>
         {
