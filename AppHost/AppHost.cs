@@ -11,7 +11,9 @@ var runtime = PipelineRuntimes.Choose(builder);
 // Pipeline:Tables, the tables the pipeline carries (default users): a topic and a dead-letter topic each, and the
 // setting handed to every service that reads it, so `./run.sh --Pipeline:Tables=users,orders` is all a user types.
 var tables = builder.PipelineTables();
-var stores = builder.AddPipelineStores(runtime, builder.Topics(tables));
+var topics = builder.Topics(tables);
+Console.WriteLine($"AppHost: tables {string.Join(",", tables.TableList)} (topics {string.Join(", ", topics.Select(t => t.Name))})");
+var stores = builder.AddPipelineStores(runtime, topics);
 
 // Key of the keyed hash that replaces private fields (ssn) in the lake and the dead-letter topic
 // (Shared/FieldProtection.cs); generated once and kept in the AppHost's user secrets.
