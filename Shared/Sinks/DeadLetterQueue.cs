@@ -65,7 +65,7 @@ public sealed class DeadLetterQueue : IDisposable
         var source = record.Message;
         var headers = new Headers();
         foreach (var h in source.Message.Headers ?? []) headers.Add(h.Key, h.GetValueBytes()); // null values stay null
-        var (value, form) = Prepare(source.Message.Value);
+        var (value, form) = PrepareValue(_protector, source.Message.Value);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqError, record.Error.Message);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqErrorType, record.Error.GetType().Name);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqStage, record.Stage);
@@ -83,10 +83,15 @@ public sealed class DeadLetterQueue : IDisposable
         return true;
     }
 
-    private (byte[]? Value, string Form) Prepare(byte[]? value)
+    /// <summary>
+    /// The value the dead-letter topic gets, and its form (header <see cref="PipelineHeaders.DlqValueForm"/>): "as-received"
+    /// when it holds no protected field (or is null or empty), "fields-protected" when its protected fields were hashed,
+    /// "sealed" when it is not one JSON object whose fields can be located.
+    /// </summary>
+    public static (byte[]? Value, string Form) PrepareValue(FieldProtector protector, byte[]? value)
     {
         if (value is null || value.Length == 0) return (value, "as-received");
-        if (!_protector.TryProtect(value, out var protectedValue)) return (_protector.Seal(value), "sealed");
+        if (!protector.TryProtect(value, out var protectedValue)) return (protector.Seal(value), "sealed");
         return ReferenceEquals(protectedValue, value) ? (value, "as-received") : (protectedValue, "fields-protected");
     }
 

@@ -1,5 +1,6 @@
 using System.Text;
 using Confluent.Kafka;
+using CsCheck;
 using KafkaPipeline.S3SinkService;
 using KafkaPipeline.Shared;
 using KafkaPipeline.Shared.Contract;
@@ -208,6 +209,28 @@ public sealed class LakeLinesTests : IDisposable
         Assert.Contains("\"__op\":\"r\",\"__table\":\"public.users\",\"__key\":\"3\",\"__epoch\":null,\"__commit_lsn\":null,\"__change_lsn\":null," +
             "\"__tx_index\":null,\"__commit_ts\":\"2026-01-01T00:00:00.000000Z\",", line, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Every_row_the_reader_accepts_has_one_line_of_json_with_its_fields_in_schema_order_then_the_metadata() =>
+        Gen.Select(KafkaPipeline.UnitTests.Contract.ContractGen.Row, Gen.Bool).Sample((row, delete) =>
+        {
+            var (schema, values) = row;
+            if (EventKeys.Key(schema, values) is not { } key) return; // a table without a key has no events
+            var record = _reader.Read(Message(key, ChangeEventWriter.ValueOf(schema, values)));
+            if (delete)
+            {
+                _records.Of(record); // the row before its delete: the table's latest schema
+                record = _reader.Read(Message(key, null));
+            }
+            var line = _lines.Line(_records.Of(record)).ToArray();
+            Assert.DoesNotContain((byte)'\n', line);
+            Assert.DoesNotContain((byte)'\r', line);
+            using var doc = System.Text.Json.JsonDocument.Parse(line);
+            var names = doc.RootElement.EnumerateObject().Select(p => p.Name).ToList();
+            var fields = delete ? schema.KeyIndexes.Select(i => schema.Fields[i].Name) : schema.Fields.Select(f => f.Name);
+            Assert.Equal([.. fields, "__op", "__table", "__key", "__epoch", "__commit_lsn", "__change_lsn", "__tx_index", "__commit_ts",
+                "__kafka_partition", "__kafka_offset", "__deleted"], names);
+        }, iter: 1000, threads: 1);
 
     [Fact]
     public async Task A_record_that_cannot_be_written_as_a_line_is_errant_at_stage_s3_format_and_the_others_are_buffered()
