@@ -434,6 +434,7 @@ public sealed class CdcWorker(
         using var timer = new PeriodicTimer(_options.HeartbeatInterval);
         var summary = Stopwatch.StartNew();
         long lastAcked = 0;
+        var firstTick = true; // the first summary at once: the slot's state is worth seeing right after a start
         while (await timer.WaitForNextTickAsync(ct))
         {
             await leader.EmitHeartbeatAsync(ct);
@@ -447,8 +448,9 @@ public sealed class CdcWorker(
                 ReportMissing(capture);
                 foreach (var added in await SyncPublicationAsync(leader, setup, capture, tableStates, states, ct)) snapshots.Enqueue(added);
             }
-            if (summary.Elapsed >= TimeSpan.FromSeconds(10))
+            if (firstTick || summary.Elapsed >= TimeSpan.FromSeconds(10))
             {
+                firstTick = false;
                 var acked = publisher.Acked;
                 logger.LogInformation(
                     "Published {Acked} changes ({Rate:F0}/s), skipped {Skipped} already in Kafka; confirmed {Confirmed}; {Snapshots} incremental snapshots to go; slot {Slot} retains {Retained} bytes of WAL",
