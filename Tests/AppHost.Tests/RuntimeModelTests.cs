@@ -53,8 +53,7 @@ public sealed class RuntimeModelTests
             AppHostModel.AssertWaitsUntilHealthy(project, store);
         }
         // No USERSDB_HOST, KAFKA_PORT, services__... : WithReference injects only the connection string.
-        // KAFKAPIPELINE_RUN: the run id by which the AppHost ends a service whose launcher died (ServiceReaper), read by
-        // no service.
+        // KAFKAPIPELINE_RUN: the run id by which the AppHost finds a service whose launcher died (ServiceReaper).
         var allowed = new HashSet<string>(connectionStrings) { "Protection__Key", "KAFKAPIPELINE_RUN" };
         if (service == "dashboard") allowed.UnionWith(["Dashboard__BrowserToken", "Dashboard__WallToken"]); // its login
         if (service != "generator") allowed.Add("Pipeline__Tables"); // PipelineTablesModelTests
