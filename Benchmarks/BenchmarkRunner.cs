@@ -154,13 +154,17 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             var pgIds = (await pg.RowsAfterAsync(0, ct)).Select(r => r.Id).ToList();
             report.Failures.AddRange(Verification.Check(pgIds, kafka.HighWatermarks(), await mysql.RowsAfterAsync(0, ct), inventory.Objects));
             report.S3Time = inventory.StoredTimeSource;
+            report.TopicRecordSize = kafka.SampleRecordSizes(10_000, ct);
+
+            // 6. A schema change while the services run (last: its update is one more version of a user).
+            if (report.Ok) report.SchemaChange = await SchemaChangeAsync(db, mysqlCs, s3, bucket, report.Failures, ct);
         }
         finally
         {
             await StopAsync(services);
         }
 
-        // 6. Each source alone, into a topic of its own: the Cdc source's snapshot, the polling source's backfill and
+        // 7. Each source alone, into a topic of its own: the Cdc source's snapshot, the polling source's backfill and
         //    latency at the same rates (beside the Cdc source's figures from the pipeline phases above).
         if (report.Ok && report.Backfill is { } cdcBackfill)
         {
@@ -192,6 +196,78 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
         Goals(report);
         report.TotalSeconds = Math.Round(_total.Elapsed.TotalSeconds, 1);
         return report;
+    }
+
+    /// <summary>
+    /// The pause a schema change costs: from the <c>ALTER TABLE</c> to the first row carrying the new column in MySQL
+    /// (the sink alters its table first) and to the first lake line carrying it.
+    /// </summary>
+    private async Task<SchemaChangeResult?> SchemaChangeAsync(NpgsqlDataSource db, string mysqlCs, IAmazonS3 s3, string bucket,
+        List<string> failures, CancellationToken ct)
+    {
+        const string alter = "ALTER TABLE users ADD COLUMN bench_plan text DEFAULT 'free'";
+        Say("schema change: " + alter);
+        var before = new HashSet<string>(await ObjectKeysAsync(s3, bucket, ct));
+        var clock = Stopwatch.StartNew();
+        await using (var cmd = db.CreateCommand(alter)) await cmd.ExecuteNonQueryAsync(ct);
+        long id;
+        await using (var cmd = db.CreateCommand("UPDATE users SET bench_plan = 'pro' WHERE id = (SELECT max(id) FROM users) RETURNING id"))
+            id = (long)(await cmd.ExecuteScalarAsync(ct))!;
+        double? toMySql = null, toLake = null;
+        var deadline = TimeSpan.FromSeconds(60);
+        while (clock.Elapsed < deadline && (toMySql is null || toLake is null))
+        {
+            if (toMySql is null && await MySqlPlanAsync(mysqlCs, id, ct) == "pro") toMySql = clock.Elapsed.TotalMilliseconds;
+            if (toLake is null)
+            {
+                foreach (var key in (await ObjectKeysAsync(s3, bucket, ct)).Where(before.Add))
+                {
+                    using var o = await s3.GetObjectAsync(bucket, key, ct);
+                    using var reader = new StreamReader(o.ResponseStream);
+                    if ((await reader.ReadToEndAsync(ct)).Contains("\"bench_plan\":\"pro\"", StringComparison.Ordinal))
+                        toLake = clock.Elapsed.TotalMilliseconds;
+                }
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(5), ct);
+        }
+        if (toMySql is null)
+        {
+            failures.Add($"schema change: the new column's value was not in MySQL {deadline.TotalSeconds:F0} s after `{alter}`");
+            return null;
+        }
+        Say(string.Create(CultureInfo.InvariantCulture, $"  in MySQL after {toMySql:F0} ms, in the lake after {toLake:F0} ms"));
+        return new SchemaChangeResult(alter, Math.Round(toMySql.Value, 1), toLake is { } l ? Math.Round(l, 1) : null);
+    }
+
+    private static async Task<string?> MySqlPlanAsync(string mysqlCs, long id, CancellationToken ct)
+    {
+        await using var conn = new MySqlConnection(mysqlCs);
+        await conn.OpenAsync(ct);
+        await using var cmd = new MySqlCommand("SELECT bench_plan FROM users WHERE id = @id", conn);
+        cmd.Parameters.AddWithValue("@id", id);
+        try
+        {
+            return await cmd.ExecuteScalarAsync(ct) as string;
+        }
+        catch (MySqlException e) when (e.Number == 1054) // unknown column: the sink has not added it yet
+        {
+            return null;
+        }
+    }
+
+    private static async Task<List<string>> ObjectKeysAsync(IAmazonS3 s3, string bucket, CancellationToken ct)
+    {
+        var keys = new List<string>();
+        var request = new Amazon.S3.Model.ListObjectsV2Request { BucketName = bucket, Prefix = $"topics/{Topic}/" };
+        Amazon.S3.Model.ListObjectsV2Response page;
+        do
+        {
+            page = await s3.ListObjectsV2Async(request, ct);
+            keys.AddRange((page.S3Objects ?? []).Select(o => o.Key));
+            request.ContinuationToken = page.NextContinuationToken;
+        }
+        while (page.IsTruncated == true);
+        return keys;
     }
 
     private async Task<bool> BackfillAsync(BenchmarkReport report, Dictionary<string, string?> env, List<PipelineProcess> services,
@@ -519,6 +595,12 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
                 ? new GoalResult($"p99 PostgreSQL commit -> MySQL row <= 100 ms at {rate:G} users/s", m.P99 <= 100, $"{m.P99:F0} ms (n={m.Count})", "")
                 : new GoalResult($"p99 PostgreSQL commit -> MySQL row <= 100 ms at {rate:G} users/s", null, "not measured", ""));
         }
+        r.Goals.Add(r.SchemaChange is { } change
+            ? new GoalResult("a column added to users reaches MySQL within 5 s", change.ToMySqlMilliseconds <= 5000, $"{change.ToMySqlMilliseconds:F0} ms",
+                change.ToLakeMilliseconds is { } lake ? $"the lake after {lake:F0} ms" : "not seen in the lake")
+            : new GoalResult("a column added to users reaches MySQL within 5 s", null, "not measured", ""));
+        if (r.TopicRecordSize is { } size)
+            r.Goals.Add(new GoalResult("bytes per user on the topic (reported, no goal)", null, $"{size.TotalBytes:F0} B", $"schema {size.SchemaBytes:F0} B of it, before lz4"));
         foreach (var m in r.Memory.Where(m => Services.Contains(m.Service) && m.When.StartsWith("backfill", StringComparison.Ordinal)))
             r.Goals.Add(new GoalResult($"{m.Service} < 150 MB resident", m.PeakRssMegabytes < 150, $"{m.PeakRssMegabytes:F0} MB", "peak (VmHWM) during the backfill"));
     }

@@ -11,7 +11,7 @@ using KafkaPipeline.Shared;
 namespace KafkaPipeline.Benchmarks;
 
 /// <summary>
-/// The Dashboard's figures (issue 12): latency from the PostgreSQL commit to the customer count changing in a real
+/// The Dashboard's figures: latency from the PostgreSQL commit to the customer count changing in a real
 /// headless browser page, and the Dashboard's memory with 1,000,000 users of state (and with many browsers).
 /// </summary>
 public sealed class DashboardBenchmark(BenchmarkSettings settings, Action<string> say)

@@ -86,6 +86,15 @@ public static class ReportWriter
                 Line(string.Create(c, $"| {s.Mode} | {s.BackfillIntoKafkaUsersPerSecond:N0} | {string.Join(" | ", cells)} | {s.How} |"));
             }
         }
+        if (r.TopicRecordSize is { } size)
+        {
+            Line();
+            Line(string.Create(c, $"Topic {BenchmarkRunner.Topic}: {size.TotalBytes:F0} bytes per user as produced (key {size.KeyBytes:F0}, value {size.ValueBytes:F0} of which the schema {size.SchemaBytes:F0}, headers {size.HeaderBytes:F0}; mean of {size.Records:N0} records, before the producer's lz4)."));
+        }
+        if (r.SchemaChange is { } change)
+        {
+            Line(string.Create(c, $"Schema change while streaming: `{change.Statement}` then an update setting it: in MySQL after {change.ToMySqlMilliseconds:F0} ms, in the lake after {(change.ToLakeMilliseconds is { } lake ? lake.ToString("F0", c) + " ms" : "(not seen)")} (the S3 sink's rotation included)."));
+        }
         if (r.Memory.Count > 0)
         {
             Line();

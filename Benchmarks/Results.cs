@@ -83,6 +83,15 @@ public sealed record MemoryResult(string Service, double PeakRssMegabytes, strin
     public double? CpuSeconds { get; init; }
 }
 
+/// <summary>Average bytes per record on the topic (uncompressed, as produced), over <see cref="Records"/> records.</summary>
+public sealed record TopicRecordSize(int Records, double KeyBytes, double ValueBytes, double SchemaBytes, double HeaderBytes)
+{
+    public double TotalBytes => KeyBytes + ValueBytes + HeaderBytes;
+}
+
+/// <summary>From <c>ALTER TABLE users ADD COLUMN</c> (and an update that sets it) to that value in MySQL and in the lake.</summary>
+public sealed record SchemaChangeResult(string Statement, double ToMySqlMilliseconds, double? ToLakeMilliseconds);
+
 public sealed record GoalResult(string Goal, bool? Met, string Measured, string Note);
 
 public sealed record MachineInfo(string Cpu, int Cores, double MemoryGigabytes, string Os, string Runtime, string Commit)
@@ -109,6 +118,8 @@ public sealed record BenchmarkReport
     public DashboardMemoryResult? DashboardMemory { get; set; }
     public List<SourceComparison> Sources { get; } = [];
     public List<MemoryResult> Memory { get; } = [];
+    public TopicRecordSize? TopicRecordSize { get; set; }
+    public SchemaChangeResult? SchemaChange { get; set; }
     public List<GoalResult> Goals { get; } = [];
     public List<string> Failures { get; } = [];
     public bool Ok => Failures.Count == 0;

@@ -161,6 +161,47 @@ public sealed class KafkaStore : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// The average size of the first <paramref name="max"/> records of partition 0 as the source produced them (before
+    /// the producer's compression): key, value (of which the schema part), headers.
+    /// </summary>
+    public TopicRecordSize SampleRecordSizes(int max, CancellationToken ct)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        {
+            BootstrapServers = _bootstrap,
+            GroupId = "kp-bench-sizes",
+            EnableAutoCommit = false,
+            EnablePartitionEof = true,
+        }).SetLogHandler((_, _) => { }).Build();
+        consumer.Assign(new TopicPartitionOffset(Topic, 0, 0));
+        long n = 0, key = 0, value = 0, schema = 0, headers = 0;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (n < max && DateTime.UtcNow < deadline)
+        {
+            ct.ThrowIfCancellationRequested();
+            var r = consumer.Consume(TimeSpan.FromMilliseconds(500));
+            if (r is null) continue;
+            if (r.IsPartitionEOF) break;
+            n++;
+            key += r.Message.Key?.Length ?? 0;
+            value += r.Message.Value?.Length ?? 0;
+            schema += SchemaBytes(r.Message.Value);
+            headers += r.Message.Headers.Sum(h => h.Key.Length + (h.GetValueBytes()?.Length ?? 0));
+        }
+        consumer.Close();
+        return n == 0 ? new TopicRecordSize(0, 0, 0, 0, 0)
+            : new TopicRecordSize((int)n, Math.Round((double)key / n, 1), Math.Round((double)value / n, 1), Math.Round((double)schema / n, 1), Math.Round((double)headers / n, 1));
+    }
+
+    /// <summary>The bytes of the envelope's "schema" member (the same for every event of one table version).</summary>
+    private static long SchemaBytes(byte[]? value)
+    {
+        if (value is null) return 0;
+        using var doc = System.Text.Json.JsonDocument.Parse(value);
+        return doc.RootElement.TryGetProperty("schema", out var schema) ? System.Text.Encoding.UTF8.GetByteCount(schema.GetRawText()) : 0;
+    }
+
     public void Dispose() => _marks.Dispose();
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# eng/bench.sh [Benchmarks options]: the benchmark of issue 5 on servers of its own.
+# eng/bench.sh [Benchmarks options]: the end-to-end benchmark on servers of its own.
 #   Starts PostgreSQL, MariaDB and s3rver with the run profile's settings (durable commits, like ./run.sh) on their own
 #   ports and data folder, so it works beside ./run.sh and ./test.sh; builds Release; runs Benchmarks (which starts the
 #   embedded Kafka and the services as processes); stops the servers. Exit code: the benchmark's (1 = a store missed or

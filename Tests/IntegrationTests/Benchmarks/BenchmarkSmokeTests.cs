@@ -68,6 +68,14 @@ public sealed class BenchmarkSmokeTests(ITestOutputHelper output)
         Assert.Contains(report.Goals, g => g.Goal.StartsWith("p99 PostgreSQL commit -> Kafka <= 25 ms", StringComparison.Ordinal) && g.Met is not null);
         Assert.Contains(report.Goals, g => g.Goal.StartsWith("initial snapshot of", StringComparison.Ordinal) && g.Met is not null);
 
+        // The schema change while streaming reached both stores; the topic's record size was sampled.
+        var change = Assert.IsType<SchemaChangeResult>(report.SchemaChange);
+        Assert.True(change.ToMySqlMilliseconds > 0);
+        Assert.NotNull(change.ToLakeMilliseconds);
+        var size = Assert.IsType<TopicRecordSize>(report.TopicRecordSize);
+        Assert.True(size.Records > 0 && size.SchemaBytes > 0 && size.ValueBytes > size.SchemaBytes, $"{size}");
+        Assert.Contains(report.Goals, g => g.Goal.StartsWith("a column added to users reaches MySQL", StringComparison.Ordinal) && g.Met is not null);
+
         Assert.Contains(report.Memory, m => m.Service == "MySqlSinkService" && m.PeakRssMegabytes > 0);
         Assert.Equal(3, report.Goals.Count(g => g.Met is not null && g.Goal.Contains("resident", StringComparison.Ordinal)));
 
