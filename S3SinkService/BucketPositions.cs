@@ -20,7 +20,7 @@ public static class ObjectMetadata
 public readonly record struct StoredObject(string Key, long StartOffset, long EndOffset);
 
 /// <summary>Reads from the bucket where each partition's stored data ends.</summary>
-public sealed class BucketPositions(IAmazonS3 s3, string bucket, string topicsDir, string topic)
+public sealed class BucketPositions(IAmazonS3 s3, string bucket, string topicsDir)
 {
     /// <summary>
     /// Where each partition resumes: the end of its newest object, or the committed offset when that is further (the
@@ -30,18 +30,19 @@ public sealed class BucketPositions(IAmazonS3 s3, string bucket, string topicsDi
         IReadOnlyDictionary<Confluent.Kafka.TopicPartition, long?> committed, CancellationToken ct)
     {
         var lookups = committed.Select(async kv =>
-            (kv.Key, ResumePosition.Choose((await LastObjectAsync(kv.Key.Partition.Value, kv.Value, ct))?.EndOffset, kv.Value)));
+            (kv.Key, ResumePosition.Choose((await LastObjectAsync(kv.Key, kv.Value, ct))?.EndOffset, kv.Value)));
         return (await Task.WhenAll(lookups)).ToDictionary(p => p.Key, p => p.Item2);
     }
 
     /// <summary>
-    /// The object of <paramref name="partition"/> with the highest start offset, or null when there is none.
+    /// The object of <paramref name="tp"/> with the highest start offset, or null when there is none.
     /// With <paramref name="committedOffset"/> only keys from that offset on are listed: the sink commits object end
     /// offsets only, so an object starting before it also ends at or before it, and listing stays short however many
     /// objects the partition has accumulated.
     /// </summary>
-    public async Task<StoredObject?> LastObjectAsync(int partition, long? committedOffset, CancellationToken ct)
+    public async Task<StoredObject?> LastObjectAsync(Confluent.Kafka.TopicPartition tp, long? committedOffset, CancellationToken ct)
     {
+        var (topic, partition) = (tp.Topic, tp.Partition.Value);
         var request = new ListObjectsV2Request
         {
             BucketName = bucket,

@@ -10,7 +10,7 @@ using Microsoft.IO;
 namespace KafkaPipeline.S3SinkService;
 
 /// <summary>
-/// P_USERS -> JSON-lines objects in S3, each (partition, offset) stored exactly once. A partition resumes where the
+/// Each topic (P_USERS, P_ORDERS, ...) -> JSON-lines objects under its own prefix in S3, each (topic, partition, offset) stored exactly once. A partition resumes where the
 /// bucket's newest object of it ends (not at the committed offset, which lags when a writer died between PUT and
 /// commit), so objects never overlap. Before each PUT the task proves it still owns the partition in the group's
 /// current generation, and objects are written once (<see cref="WriteOnceObjects"/>): a stalled or duplicate instance
@@ -21,7 +21,6 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
 {
     private readonly S3SinkOptions _options = options.Value;
     private readonly S3Options _s3Options = s3Options.Value;
-    private readonly string _topic = options.Value.EffectiveTopic;
     private readonly IAmazonS3 _s3 = s3Options.Value.CreateClient();
     private readonly RotationPolicy _rotation = new(options.Value.FlushSize, options.Value.RotateInterval);
     // Objects are built in pooled 128 KB blocks; up to 8 MB of free blocks are kept for the next objects.
@@ -34,9 +33,9 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
 
     // Per partition: the objects being built (the last one open, the others full and waiting for their PUT, in order)
     // and the next offset to take (anything lower is stored or buffered already: a redelivery).
-    private readonly Dictionary<int, List<PartitionBuffer>> _buffers = [];
-    private readonly Dictionary<int, long> _next = [];
-    private readonly List<(int Partition, long Start, long End, string Key, int Records)> _lastStored = [];
+    private readonly Dictionary<TopicPartition, List<PartitionBuffer>> _buffers = [];
+    private readonly Dictionary<TopicPartition, long> _next = [];
+    private readonly List<(TopicPartition Partition, long Start, long End, string Key, int Records)> _lastStored = [];
 
     /// <summary>The dead-letter stage of a record that cannot be written as a lake line.</summary>
     public const string FormatStage = "s3-format";
@@ -47,12 +46,12 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
     public async Task StartAsync(ISinkContext context, CancellationToken ct)
     {
         _context = context;
-        _positions = new BucketPositions(_s3, _s3Options.Bucket, _options.TopicsDir, _topic);
+        _positions = new BucketPositions(_s3, _s3Options.Bucket, _options.TopicsDir);
         _objects = new WriteOnceObjects(_s3, _s3Options.Bucket);
         await _s3.EnsureBucketAsync(_s3Options.Bucket, ct);
         await _objects.ProbeAsync(ct);
-        logger.LogInformation("S3 sink: s3://{Bucket}/{Dir}/{Topic}/, FlushSize {FlushSize}, RotateInterval {Rotate}; objects written once by {How}",
-            _s3Options.Bucket, _options.TopicsDir, _topic, _options.FlushSize, _options.RotateInterval,
+        logger.LogInformation("S3 sink: s3://{Bucket}/{Dir}/<topic>/, FlushSize {FlushSize}, RotateInterval {Rotate}; objects written once by {How}",
+            _s3Options.Bucket, _options.TopicsDir, _options.FlushSize, _options.RotateInterval,
             _objects.ConditionalWrites ? "conditional PUT (If-None-Match: *)" : "HEAD before PUT (the store has no conditional writes)");
     }
 
@@ -61,9 +60,9 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
         var resume = await _positions.ResumeOffsetsAsync(committed, ct);
         foreach (var (tp, offset) in resume)
         {
-            Drop(tp.Partition.Value);
-            if (offset is long o) _next[tp.Partition.Value] = o;
-            else _next.Remove(tp.Partition.Value);
+            Drop(tp);
+            if (offset is long o) _next[tp] = o;
+            else _next.Remove(tp);
         }
         return resume;
     }
@@ -74,7 +73,7 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
         var now = DateTimeOffset.UtcNow;
         foreach (var r in records)
         {
-            var partition = r.TopicPartition.Partition.Value;
+            var partition = r.TopicPartition;
             if (_next.TryGetValue(partition, out var next) && r.Offset < next) continue; // stored or buffered already
             _next[partition] = r.Offset + 1;
             ReadOnlySpan<byte> line;
@@ -90,7 +89,7 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
                 continue;
             }
             var buffers = _buffers.TryGetValue(partition, out var list) ? list : _buffers[partition] = [];
-            if (buffers.Count == 0 || _rotation.IsFull(buffers[^1].Records)) buffers.Add(new PartitionBuffer(_streams, partition, r.Offset, now));
+            if (buffers.Count == 0 || _rotation.IsFull(buffers[^1].Records)) buffers.Add(new PartitionBuffer(_streams, partition.Partition.Value, r.Offset, now));
             buffers[^1].Add(r.Offset, line);
         }
         return Task.FromResult<IReadOnlyList<ErrantRecord>>(errant);
@@ -101,30 +100,31 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
         _lastStored.Clear();
         var now = DateTimeOffset.UtcNow;
         // Objects of one partition go in order (the bucket's newest object is where the partition resumes); partitions in parallel.
-        await Task.WhenAll(_buffers.Values.Select(async buffers =>
+        await Task.WhenAll(_buffers.Select(async kv =>
         {
+            var buffers = kv.Value;
             while (buffers.Count > 0 && (force || buffers.Count > 1 || _rotation.Check(buffers[0].Records, buffers[0].OpenedAt, now) != RotationReason.None))
             {
-                await StoreAsync(buffers, ct);
+                await StoreAsync(kv.Key, buffers, ct);
             }
         }));
         // Before the first unstored object everything is stored (or dead-lettered); without one, everything handed over is.
         return putOffsets.ToDictionary(kv => kv.Key,
-            kv => _buffers.TryGetValue(kv.Key.Partition.Value, out var b) && b.Count > 0 ? b[0].StartOffset : kv.Value);
+            kv => _buffers.TryGetValue(kv.Key, out var b) && b.Count > 0 ? b[0].StartOffset : kv.Value);
     }
 
-    private async Task StoreAsync(List<PartitionBuffer> buffers, CancellationToken ct)
+    private async Task StoreAsync(TopicPartition tp, List<PartitionBuffer> buffers, CancellationToken ct)
     {
         var buffer = buffers[0];
-        var key = ObjectKeys.ObjectKey(_options.TopicsDir, _topic, buffer.Partition, buffer.StartOffset);
+        var key = ObjectKeys.ObjectKey(_options.TopicsDir, tp.Topic, buffer.Partition, buffer.StartOffset);
         try
         {
             await _objects.CheckFreeAsync(key, ct);
-            _context.ConfirmOwnership(new TopicPartition(_topic, buffer.Partition), buffer.StartOffset);
-            await _objects.PutAsync(buffer.PutRequest(_s3Options.Bucket, key, _topic), ct);
+            _context.ConfirmOwnership(tp, buffer.StartOffset);
+            await _objects.PutAsync(buffer.PutRequest(_s3Options.Bucket, key, tp.Topic), ct);
             buffers.RemoveAt(0);
             buffer.Dispose();
-            lock (_lastStored) _lastStored.Add((buffer.Partition, buffer.StartOffset, buffer.EndOffset, key, buffer.Records));
+            lock (_lastStored) _lastStored.Add((tp, buffer.StartOffset, buffer.EndOffset, key, buffer.Records));
         }
         catch (ObjectExistsException e)
         {
@@ -136,7 +136,7 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
             var rest = PartitionBuffer.Beyond(buffers, e.EndOffset);
             buffers.Clear();
             buffers.AddRange(rest);
-            lock (_next) _next[buffer.Partition] = Math.Max(_next.GetValueOrDefault(buffer.Partition), e.EndOffset);
+            lock (_next) _next[tp] = Math.Max(_next.GetValueOrDefault(tp), e.EndOffset);
         }
     }
 
@@ -145,12 +145,12 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
         // What is not stored yet is the next owner's to read again.
         foreach (var tp in partitions)
         {
-            Drop(tp.Partition.Value);
-            _next.Remove(tp.Partition.Value);
+            Drop(tp);
+            _next.Remove(tp);
         }
     }
 
-    private void Drop(int partition)
+    private void Drop(TopicPartition partition)
     {
         if (_buffers.Remove(partition, out var dropped)) dropped.ForEach(b => b.Dispose());
     }
@@ -161,7 +161,7 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
 
     public void Describe(Activity span, TopicPartition partition, long offset)
     {
-        var stored = _lastStored.FirstOrDefault(s => s.Partition == partition.Partition.Value && offset >= s.Start && offset < s.End);
+        var stored = _lastStored.FirstOrDefault(s => s.Partition == partition && offset >= s.Start && offset < s.End);
         span.SetTag("aws.s3.bucket", _s3Options.Bucket);
         if (stored.Key is null) return;
         span.SetTag("aws.s3.key", stored.Key);
