@@ -158,7 +158,8 @@ internal sealed class S3SinkTestKit : IAsyncDisposable
             objects = await ReadBucketAsync(skipIncomplete: true);
             var lines = objects.Sum(o => o.Lines.Count);
             if (lines >= expected) return objects;
-            if (DateTime.UtcNow > deadline) Assert.Fail($"only {lines} of {expected} records in s3://{Bucket.Name} after {SinkTestKit.Patience}\n{Logs.Text}");
+            if (DateTime.UtcNow > deadline) Assert.Fail($"only {lines} of {expected} records in s3://{Bucket.Name} after {SinkTestKit.Patience}: " +
+                string.Join(", ", objects.Select(o => $"{o.Key} [{o.StartOffset}, {o.EndOffset}) {o.Lines.Count} lines")) + $"\n{Logs.Text}");
             await Task.Delay(250);
         }
     }
