@@ -12,7 +12,8 @@ namespace KafkaPipeline.S3SinkService;
 /// send, and the change metadata. A delete has the key fields (when the table's schema is known) and
 /// <see cref="LakeMetadata.Deleted"/>. Built by <see cref="LakeRecords"/>.
 /// </summary>
-public sealed record LakeRecord(IReadOnlyList<LakeField> Fields, IReadOnlyList<string> Unchanged, LakeMetadata Metadata);
+/// <param name="Schema">The schema version of the row (of a delete: the latest the sink saw of its table); null when unknown.</param>
+public sealed record LakeRecord(IReadOnlyList<LakeField> Fields, IReadOnlyList<string> Unchanged, LakeMetadata Metadata, TableSchema? Schema = null);
 
 /// <summary>A field of a lake record.</summary>
 /// <param name="Value">The value in its kind's .NET representation (<see cref="ValueKind"/>), null for NULL; when
@@ -58,11 +59,11 @@ public sealed class LakeRecords(FieldProtector protector)
         {
             _last = row.Schema;
             if (table is not null && _latest.Count < 1024) _latest[table] = row.Schema;
-            return new LakeRecord(RowFields(row, out var unchanged), unchanged, Metadata(record, table, row.Schema));
+            return new LakeRecord(RowFields(row, out var unchanged), unchanged, Metadata(record, table, row.Schema), row.Schema);
         }
         var schema = table is null ? _last : _latest.GetValueOrDefault(table);
         var keyFields = schema is null ? null : KeyFields(schema, record.Key);
-        return new LakeRecord(keyFields ?? [], [], Metadata(record, table, schema));
+        return new LakeRecord(keyFields ?? [], [], Metadata(record, table, schema), keyFields is null ? null : schema);
     }
 
     private List<LakeField> RowFields(RowImage row, out IReadOnlyList<string> unchanged)

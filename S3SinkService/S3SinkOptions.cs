@@ -23,6 +23,12 @@ public sealed class S3SinkOptions() : SinkOptions("s3-sink", "s3")
     /// </summary>
     public TimeSpan RotateInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>The objects' file format: json (JSON lines, the default) or parquet.</summary>
+    public string Format { get; set; } = "json";
+
+    /// <summary><see cref="Format"/> parsed (valid after validation).</summary>
+    public LakeFormat EffectiveFormat => Enum.TryParse<LakeFormat>(Format, ignoreCase: true, out var f) ? f : LakeFormat.Json;
+
     /// <summary>First path segment of every key (Confluent's topics.dir).</summary>
     public string TopicsDir { get; set; } = "topics";
 
@@ -33,6 +39,8 @@ public sealed class S3SinkOptions() : SinkOptions("s3-sink", "s3")
         messages.AddRange(Check.Positive($"{section}:RotateInterval", RotateInterval));
         if (RotateInterval > TimeSpan.FromHours(1))
             messages.Add($"{section}:RotateInterval must be at most 01:00:00 (got {RotateInterval}).");
+        if (!Enum.TryParse<LakeFormat>(Format, ignoreCase: true, out _) || int.TryParse(Format, out _))
+            messages.Add($"{section}:Format '{Format}' must be json or parquet.");
         if (!IsKeySegment(TopicsDir))
             messages.Add($"{section}:TopicsDir '{TopicsDir}' must be a non-empty key prefix of letters, digits, '_', '-', '.' or inner '/'.");
         return messages;

@@ -10,7 +10,7 @@ using Microsoft.IO;
 namespace KafkaPipeline.S3SinkService;
 
 /// <summary>
-/// Each topic (P_USERS, P_ORDERS, ...) -> JSON-lines objects under its own prefix in S3, each (topic, partition, offset) stored exactly once. A partition resumes where the
+/// Each topic (P_USERS, P_ORDERS, ...) -> JSON-lines or Parquet objects under its own prefix in S3, each (topic, partition, offset) stored exactly once. A partition resumes where the
 /// bucket's newest object of it ends (not at the committed offset, which lags when a writer died between PUT and
 /// commit), so objects never overlap. Before each PUT the task proves it still owns the partition in the group's
 /// current generation, and objects are written once (<see cref="WriteOnceObjects"/>): a stalled or duplicate instance
@@ -27,6 +27,7 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
     private readonly RecyclableMemoryStreamManager _streams = new(new RecyclableMemoryStreamManager.Options { MaximumSmallPoolFreeBytes = 8 << 20 });
     private readonly LakeRecords _records = new(protector);
     private readonly LakeLines _lines = new();
+    private readonly LakeFormat _format = options.Value.EffectiveFormat;
     private BucketPositions _positions = null!;
     private WriteOnceObjects _objects = null!;
     private ISinkContext _context = null!;
@@ -50,8 +51,8 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
         _objects = new WriteOnceObjects(_s3, _s3Options.Bucket);
         await _s3.EnsureBucketAsync(_s3Options.Bucket, ct);
         await _objects.ProbeAsync(ct);
-        logger.LogInformation("S3 sink: s3://{Bucket}/{Dir}/<topic>/, FlushSize {FlushSize}, RotateInterval {Rotate}; objects written once by {How}",
-            _s3Options.Bucket, _options.TopicsDir, _options.FlushSize, _options.RotateInterval,
+        logger.LogInformation("S3 sink: s3://{Bucket}/{Dir}/<topic>/, Format {Format}, FlushSize {FlushSize}, RotateInterval {Rotate}; objects written once by {How}",
+            _s3Options.Bucket, _options.TopicsDir, _format, _options.FlushSize, _options.RotateInterval,
             _objects.ConditionalWrites ? "conditional PUT (If-None-Match: *)" : "HEAD before PUT (the store has no conditional writes)");
     }
 
@@ -76,21 +77,33 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
             var partition = r.TopicPartition;
             if (_next.TryGetValue(partition, out var next) && r.Offset < next) continue; // stored or buffered already
             _next[partition] = r.Offset + 1;
-            ReadOnlySpan<byte> line;
+            var buffers = _buffers.TryGetValue(partition, out var list) ? list : _buffers[partition] = [];
             try
             {
-                line = _lines.Line(_records.Of(r));
+                var record = _records.Of(r);
+                if (_format == LakeFormat.Parquet)
+                {
+                    // An object holds one schema version: a schema change closes the open object.
+                    var open = buffers.Count == 0 || _rotation.IsFull(buffers[^1].Records) || !buffers[^1].Parquet!.Holds(record.Schema) ? null : buffers[^1];
+                    var layout = open?.Parquet ?? new LakeParquet(record.Schema, protector.IsProtected);
+                    var row = layout.Row(record);
+                    if (open is null) buffers.Add(open = new PartitionBuffer(_streams, partition.Partition.Value, r.Offset, now, layout));
+                    open.Add(r.Offset, row);
+                }
+                else
+                {
+                    var line = _lines.Line(record);
+                    if (buffers.Count == 0 || _rotation.IsFull(buffers[^1].Records)) buffers.Add(new PartitionBuffer(_streams, partition.Partition.Value, r.Offset, now));
+                    buffers[^1].Add(r.Offset, line);
+                }
             }
             catch (Exception e)
             {
-                // A row the reader accepted always has a line; this guard keeps a defect from stopping the sink. The
-                // exception's text could quote a value: only its class goes to the dead-letter topic.
-                errant.Add(new ErrantRecord(r.Message, new InvalidRecordException($"the record cannot be written as a lake line ({e.GetType().Name})"), FormatStage));
-                continue;
+                // A row the reader accepted has a line; a Parquet column cannot hold every value (a date beyond the
+                // year 9999). This guard keeps such a record from stopping the sink. The exception's text could quote
+                // a value: only its class goes to the dead-letter topic.
+                errant.Add(new ErrantRecord(r.Message, new InvalidRecordException($"the record cannot be written as a lake {_format.ToString().ToLowerInvariant()} row ({e.GetType().Name})"), FormatStage));
             }
-            var buffers = _buffers.TryGetValue(partition, out var list) ? list : _buffers[partition] = [];
-            if (buffers.Count == 0 || _rotation.IsFull(buffers[^1].Records)) buffers.Add(new PartitionBuffer(_streams, partition.Partition.Value, r.Offset, now));
-            buffers[^1].Add(r.Offset, line);
         }
         return Task.FromResult<IReadOnlyList<ErrantRecord>>(errant);
     }
@@ -116,12 +129,12 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
     private async Task StoreAsync(TopicPartition tp, List<PartitionBuffer> buffers, CancellationToken ct)
     {
         var buffer = buffers[0];
-        var key = ObjectKeys.ObjectKey(_options.TopicsDir, tp.Topic, buffer.Partition, buffer.StartOffset);
+        var key = ObjectKeys.ObjectKey(_options.TopicsDir, tp.Topic, buffer.Partition, buffer.StartOffset, _format);
         try
         {
             await _objects.CheckFreeAsync(key, ct);
             _context.ConfirmOwnership(tp, buffer.StartOffset);
-            await _objects.PutAsync(buffer.PutRequest(_s3Options.Bucket, key, tp.Topic), ct);
+            await _objects.PutAsync(await buffer.PutRequestAsync(_s3Options.Bucket, key, tp.Topic, ct), ct);
             buffers.RemoveAt(0);
             buffer.Dispose();
             lock (_lastStored) _lastStored.Add((tp, buffer.StartOffset, buffer.EndOffset, key, buffer.Records));

@@ -15,7 +15,7 @@ using S3SinkApp = KafkaPipeline.S3SinkService.S3SinkApp;
 
 namespace KafkaPipeline.IntegrationTests.S3Sink;
 
-/// <summary>One stored object of the sink, read back: its key, metadata and lines.</summary>
+/// <summary>One stored object of the sink, read back: its key, metadata and lines (a Parquet object's rows as lake lines, <see cref="ParquetObjects"/>).</summary>
 internal sealed record StoredObjectContent(string Key, int Partition, long StartOffset, long EndOffset, int RecordCount, List<byte[]> Lines);
 
 /// <summary>The S3 sink's thin kit: its own bucket, the sink in-process, the bucket read back. Kafka: <see cref="SinkTestKit"/>.</summary>
@@ -126,7 +126,7 @@ internal sealed class S3SinkTestKit : IAsyncDisposable
                 result.Add(new StoredObjectContent(o.Key, parsed.Partition, parsed.StartOffset,
                     long.Parse(get.Metadata[ObjectMetadata.EndOffset], CultureInfo.InvariantCulture),
                     int.Parse(get.Metadata[ObjectMetadata.RecordCount], CultureInfo.InvariantCulture),
-                    SplitLines(body.ToArray())));
+                    ParquetObjects.IsParquet(o.Key) ? ParquetObjects.Lines(body.ToArray()) : SplitLines(body.ToArray())));
                 Assert.Equal(parsed.StartOffset.ToString(CultureInfo.InvariantCulture), get.Metadata[ObjectMetadata.StartOffset]);
             }
             request.ContinuationToken = page.NextContinuationToken;

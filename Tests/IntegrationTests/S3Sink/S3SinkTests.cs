@@ -108,8 +108,10 @@ public sealed class S3SinkTests
         Assert.Empty(kit.Kafka.ReadDeadLetters(0)); // a tombstone is never dead-lettered
     }
 
-    [Fact]
-    public async Task A_crash_between_put_and_commit_leaves_no_record_in_two_objects()
+    [Theory]
+    [InlineData("json")]
+    [InlineData("parquet")]
+    public async Task A_crash_between_put_and_commit_leaves_no_record_in_two_objects(string format)
     {
         await using var kit = await CreateAsync();
         var expected = kit.ProduceUsers(1, 3000);
@@ -123,6 +125,7 @@ public sealed class S3SinkTests
         var crash = new CrashAfterStores(6);
         var first = await kit.StartSinkAsync(new Dictionary<string, string>
         {
+            ["Format"] = format,
             ["FlushSize"] = "100",
             ["RotateInterval"] = "00:10:00",
             ["BatchSize"] = "100",
@@ -144,11 +147,13 @@ public sealed class S3SinkTests
         var all = expected.Concat(kit.ProduceUsers(3001, 1000)).ToDictionary();
         var second = await kit.StartSinkAsync(new Dictionary<string, string>
         {
-            ["FlushSize"] = "70", ["RotateInterval"] = "00:00:01", ["ConsumerOverrides:session.timeout.ms"] = "6000",
+            ["Format"] = format, ["FlushSize"] = "70", ["RotateInterval"] = "00:00:01", ["ConsumerOverrides:session.timeout.ms"] = "6000",
         });
         await kit.WaitForRecordsAsync(all.Count);
         await second.StopAsync();
-        AssertExactlyOnce(await kit.ReadBucketAsync(), all);
+        var stored = await kit.ReadBucketAsync();
+        AssertExactlyOnce(stored, all);
+        Assert.All(stored, o => Assert.EndsWith("." + format, o.Key, StringComparison.Ordinal));
     }
 
     [Fact]

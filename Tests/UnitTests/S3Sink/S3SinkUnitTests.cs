@@ -122,6 +122,24 @@ public sealed class S3SinkOptionsTests
     public void Bad_topics_dir_is_named(string dir) =>
         Assert.Contains(new S3SinkOptions { TopicsDir = dir }.Validate("S3Sink"), m => m.StartsWith("S3Sink:TopicsDir", StringComparison.Ordinal));
 
+    [Theory]
+    [InlineData("avro")]
+    [InlineData("")]
+    [InlineData("1")]
+    public void An_unknown_format_is_named(string format) =>
+        Assert.Equal([$"S3Sink:Format '{format}' must be json or parquet."], new S3SinkOptions { Format = format }.Validate("S3Sink"));
+
+    [Theory]
+    [InlineData("json", LakeFormat.Json)]
+    [InlineData("Parquet", LakeFormat.Parquet)]
+    public void A_format_is_read_in_any_case(string format, LakeFormat expected)
+    {
+        var options = new S3SinkOptions { Format = format };
+        Assert.Empty(options.Validate("S3Sink"));
+        Assert.Equal(expected, options.EffectiveFormat);
+        Assert.EndsWith(expected == LakeFormat.Json ? ".json" : ".parquet", ObjectKeys.ObjectKey("topics", "T", 0, 0, options.EffectiveFormat), StringComparison.Ordinal);
+    }
+
     [Fact]
     public void Source_table_with_a_quote_is_named() =>
         Assert.Contains(new S3SinkOptions { SourceTable = "us'ers" }.Validate("S3Sink"), m => m.StartsWith("S3Sink:SourceTable 'us'ers'", StringComparison.Ordinal));
