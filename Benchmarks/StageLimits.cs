@@ -61,7 +61,7 @@ public static class StageLimits
         using var types = new PgTypeCatalog(db);
         var tableRows = Rows(types);
         var clock = Stopwatch.StartNew();
-        var table = await tableRows.DescribeAsync(connection, "public", "users", ct);
+        var table = await tableRows.DescribeAsync(connection, "public", "users", "P_USERS", ct);
         var query = $"SELECT {TableRows.SelectList(table, await TableCatalog.ColumnsAsync(connection, "public", "users", ct))} FROM public.users";
         await Task.Run(() =>
         {
@@ -100,7 +100,10 @@ public static class StageLimits
     public static async Task<StageResult> LogicalReplicationAsync(NpgsqlDataSource db, string connectionString, string slot, long expected, CancellationToken ct)
     {
         using var types = new PgTypeCatalog(db);
-        var decoder = new RowDecoder(db, types, new SourceOptions(), NullLogger.Instance);
+        var options = new SourceOptions();
+        var capture = new CaptureSet(options);
+        await using (var conn = await db.OpenConnectionAsync(ct)) await capture.RefreshAsync(conn, ct);
+        var decoder = new RowDecoder(db, types, capture, options, NullLogger.Instance);
         using var writer = new ChangeEventWriter();
         long events = 0, bytes = 0;
         Stopwatch? clock = null;

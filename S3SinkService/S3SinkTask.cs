@@ -14,7 +14,7 @@ namespace KafkaPipeline.S3SinkService;
 /// bucket's newest object of it ends (not at the committed offset, which lags when a writer died between PUT and
 /// commit), so objects never overlap. Before each PUT the task proves it still owns the partition in the group's
 /// current generation, and objects are written once (<see cref="WriteOnceObjects"/>): a stalled or duplicate instance
-/// can neither overwrite another's object nor leave a gap. Private fields are pseudonymised, deletes are marker lines.
+/// can neither overwrite another's object nor leave a gap. Lines are <see cref="LakeLines"/> (private fields pseudonymised, deletes marked).
 /// </summary>
 public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Options> s3Options, FieldProtector protector, ILogger<S3SinkTask> logger)
     : ISinkTask, IDisposable
@@ -26,6 +26,8 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
     private readonly RotationPolicy _rotation = new(options.Value.FlushSize, options.Value.RotateInterval);
     // Objects are built in pooled 128 KB blocks; up to 8 MB of free blocks are kept for the next objects.
     private readonly RecyclableMemoryStreamManager _streams = new(new RecyclableMemoryStreamManager.Options { MaximumSmallPoolFreeBytes = 8 << 20 });
+    private readonly LakeRecords _records = new(protector);
+    private readonly LakeLines _lines = new();
     private BucketPositions _positions = null!;
     private WriteOnceObjects _objects = null!;
     private ISinkContext _context = null!;
@@ -35,6 +37,9 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
     private readonly Dictionary<int, List<PartitionBuffer>> _buffers = [];
     private readonly Dictionary<int, long> _next = [];
     private readonly List<(int Partition, long Start, long End, string Key, int Records)> _lastStored = [];
+
+    /// <summary>The dead-letter stage of a record that cannot be written as a lake line.</summary>
+    public const string FormatStage = "s3-format";
 
     public string Target => $"S3 at {_s3Options.ServiceUrl ?? "AWS"} (bucket {_s3Options.Bucket})";
     public string SpanName => "s3 put";
@@ -72,9 +77,16 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
             var partition = r.TopicPartition.Partition.Value;
             if (_next.TryGetValue(partition, out var next) && r.Offset < next) continue; // stored or buffered already
             _next[partition] = r.Offset + 1;
-            if (LakeLines.Line(r, protector) is not { } line)
+            ReadOnlySpan<byte> line;
+            try
             {
-                errant.Add(new ErrantRecord(r.Message, new InvalidRecordException(LakeLines.LineBreak), "s3-format"));
+                line = _lines.Line(_records.Of(r));
+            }
+            catch (Exception e)
+            {
+                // A row the reader accepted always has a line; this guard keeps a defect from stopping the sink. The
+                // exception's text could quote a value: only its class goes to the dead-letter topic.
+                errant.Add(new ErrantRecord(r.Message, new InvalidRecordException($"the record cannot be written as a lake line ({e.GetType().Name})"), FormatStage));
                 continue;
             }
             var buffers = _buffers.TryGetValue(partition, out var list) ? list : _buffers[partition] = [];
@@ -159,6 +171,7 @@ public sealed class S3SinkTask(IOptions<S3SinkOptions> options, IOptions<S3Optio
     public void Dispose()
     {
         foreach (var partition in _buffers.Keys.ToList()) Drop(partition);
+        _lines.Dispose();
         _s3.Dispose();
     }
 }

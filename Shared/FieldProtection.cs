@@ -81,8 +81,9 @@ public sealed class FieldProtector(ProtectionOptions options)
 
     /// <summary>
     /// False when <paramref name="utf8Json"/> is not one JSON object, or names a field in a way that cannot be read (then
-    /// nothing can be located in it: seal it instead). In Kafka Connect's envelope the "schema" member is left as it is
-    /// (it names fields, it holds no values).
+    /// nothing can be located in it: seal it instead). Never throws. In Kafka Connect's envelope, the members of the
+    /// "schema" member that are Connect's own words (type, name, field, default, ...) are left as they are: they describe
+    /// fields, they hold no row's values (a protected column called "name" must not break the schema).
     /// </summary>
     public bool TryProtect(byte[] utf8Json, out byte[] result)
     {
@@ -92,23 +93,27 @@ public sealed class FieldProtector(ProtectionOptions options)
         {
             var reader = new Utf8JsonReader(utf8Json, new JsonReaderOptions { MaxDepth = 256 });
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return false;
+            long schemaEnd = -1;
             while (reader.Read())
             {
                 if (reader.TokenType != JsonTokenType.PropertyName) continue;
                 var name = reader.GetString()!;
+                var inSchema = reader.TokenStartIndex < schemaEnd;
                 var envelopeSchema = reader.CurrentDepth == 1 && name == "schema";
                 reader.Read();
-                if (envelopeSchema)
+                if (envelopeSchema && reader.TokenType == JsonTokenType.StartObject)
                 {
-                    reader.Skip();
+                    var copy = reader; // to find where the schema ends without leaving it
+                    copy.Skip();
+                    schemaEnd = copy.BytesConsumed;
                     continue;
                 }
-                if (!_fields.Contains(name) || reader.TokenType == JsonTokenType.Null) continue;
+                if (!_fields.Contains(name) || reader.TokenType == JsonTokenType.Null || (inSchema && s_schemaWords.Contains(name))) continue;
                 var start = (int)reader.TokenStartIndex;
                 string hash;
                 if (reader.TokenType == JsonTokenType.String)
                 {
-                    if (reader.ValueSpan.StartsWith("hmac-sha256:"u8)) continue;
+                    if (IsHash(reader.ValueSpan)) continue; // protected already
                     hash = HashString(ref reader);
                     spans.Add((start, start + reader.ValueSpan.Length + 2, hash)); // ValueSpan: the raw text between the quotes
                     continue;
@@ -119,9 +124,9 @@ public sealed class FieldProtector(ProtectionOptions options)
             }
             if (reader.BytesConsumed != utf8Json.Length) return false;
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        catch (Exception)
         {
-            return false; // not JSON, or a field name that is not valid Unicode
+            return false; // not JSON, or a field name that is not valid Unicode: nothing can be located in it
         }
         if (spans.Count == 0) return true;
         var hashes = spans.ConvertAll(sp => Encoding.UTF8.GetBytes("\"" + sp.Hash + "\""));
@@ -139,6 +144,17 @@ public sealed class FieldProtector(ProtectionOptions options)
         result = output;
         return true;
     }
+
+    // Connect's words for a schema's parts (JsonSchema.java), which name and describe fields.
+    private static readonly HashSet<string> s_schemaWords =
+        ["type", "optional", "name", "version", "doc", "field", "fields", "items", "keys", "values", "parameters", "default"];
+
+    private static readonly System.Buffers.SearchValues<byte> s_lowerHex = System.Buffers.SearchValues.Create("0123456789abcdef"u8);
+
+    // Exactly what Hash writes: the prefix and 64 lower-case hex digits. A value that only starts like one is hashed.
+    private static bool IsHash(ReadOnlySpan<byte> raw) =>
+        raw.Length == Prefix.Length + 64 && raw.StartsWith("hmac-sha256:"u8)
+        && !raw[Prefix.Length..].ContainsAnyExcept(s_lowerHex);
 
     // The hash of the string's text, as the lake stores it; a string that is not valid Unicode (a lone surrogate) is
     // hashed over its raw JSON text instead: protected either way.

@@ -38,7 +38,7 @@ public static class PipelineTelemetry
     public static readonly Histogram<long> BatchSize = Meter.CreateHistogram<long>("kafkapipeline.batch.size", "{record}", "Records per written batch");
     public static readonly Counter<long> Errors = Meter.CreateCounter<long>("kafkapipeline.errors", "{error}", "Failures that were retried or dead-lettered");
     public static readonly Counter<long> DeadLettered = Meter.CreateCounter<long>("kafkapipeline.dlq.records", "{record}", "Records sent to the dead-letter topic");
-    public static readonly Histogram<double> EndToEndLatency = Meter.CreateHistogram<double>("kafkapipeline.e2e.latency", "ms", "PostgreSQL commit (source.commit_ts header, else the row's updated_at) to the sink's durable write");
+    public static readonly Histogram<double> EndToEndLatency = Meter.CreateHistogram<double>("kafkapipeline.e2e.latency", "ms", "PostgreSQL commit (source.commit_ts header, else the record's Kafka timestamp) to the sink's durable write");
     public static readonly Counter<long> PartitionsStopped = Meter.CreateCounter<long>("kafkapipeline.sink.partitions.stopped", "{partition}", "Partitions a sink stopped for an error an operator must resolve (a resume offset beyond the partition's end, a schema change the target cannot take)");
 
     /// <summary>Consumer lag per service, updated by the sinks and observed by the metrics reader.</summary>

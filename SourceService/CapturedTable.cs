@@ -25,9 +25,10 @@ public readonly record struct ColumnPlan(int Field, PgType? Type, bool IsTracePa
 /// </summary>
 public sealed class CapturedTable
 {
-    private CapturedTable(string table, TableSchema schema, ColumnPlan[] columns, IReadOnlyList<string> unsupported)
+    private CapturedTable(string table, string topic, TableSchema schema, ColumnPlan[] columns, IReadOnlyList<string> unsupported)
     {
         Table = table;
+        Topic = topic;
         Schema = schema;
         Columns = columns;
         Unsupported = unsupported;
@@ -35,6 +36,9 @@ public sealed class CapturedTable
 
     /// <summary>Schema-qualified name ("public.users").</summary>
     public string Table { get; }
+
+    /// <summary>The topic its changes go to.</summary>
+    public string Topic { get; }
 
     public TableSchema Schema { get; }
 
@@ -45,7 +49,7 @@ public sealed class CapturedTable
     public IReadOnlyList<string> Unsupported { get; }
 
     /// <param name="traceParentColumn">The column whose text is the writer's W3C trace context (a header, not a field).</param>
-    public static CapturedTable Build(string table, IReadOnlyList<SourceColumn> columns, IReadOnlyDictionary<uint, PgType?> types,
+    public static CapturedTable Build(string table, string topic, IReadOnlyList<SourceColumn> columns, IReadOnlyDictionary<uint, PgType?> types,
         TableDetails details, string? traceParentColumn)
     {
         var fields = new List<FieldSchema>();
@@ -73,7 +77,7 @@ public sealed class CapturedTable
             plans[i] = new ColumnPlan(fields.Count, type, false);
             fields.Add(field);
         }
-        return new CapturedTable(table, new TableSchema(table, fields), plans, unsupported);
+        return new CapturedTable(table, topic, new TableSchema(table, fields), plans, unsupported);
     }
 
     private static object? MissingValue(PgType type, FieldSchema field, byte[] oneElementArray)

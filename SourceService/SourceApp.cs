@@ -15,6 +15,11 @@ public static class SourceApp
     {
         builder.AddPipelineTelemetry();
         builder.AddValidatedOptions<SourceOptions>(SourceOptions.Section);
+        // Pipeline:Tables (what the AppHost gives every service) is the capture list.
+        builder.Services.PostConfigure<SourceOptions>(o =>
+        {
+            if (builder.Configuration[$"{PipelineOptions.Section}:{nameof(PipelineOptions.Tables)}"] is { Length: > 0 } tables) o.Tables = tables;
+        });
         ConnectionNames.Require(builder.Configuration, ConnectionNames.Postgres);
         builder.AddNpgsqlDataSource(ConnectionNames.Postgres); // Aspire.Npgsql: pooling, health check, traces, metrics
         builder.AddKafkaClients();

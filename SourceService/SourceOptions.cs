@@ -21,17 +21,27 @@ public sealed partial class SourceOptions : IValidatedOptions
 {
     public const string Section = "Source";
 
+    /// <summary>The polling modes' table (they read one table). Cdc captures Pipeline:Tables (default: this table).</summary>
     public string Table { get; set; } = "users";
     public string TopicPrefix { get; set; } = "P_";
     public SourceMode Mode { get; set; } = SourceMode.Cdc;
 
     // --- Cdc ---
 
-    /// <summary>Publication of the table (created when missing). Empty: kafka_pipeline_{table}.</summary>
+    /// <summary>
+    /// The tables Cdc captures, comma-separated ("users,orders", "sales.orders"): Pipeline:Tables, which the AppHost hands
+    /// to every service (set from it at start); without it, Source:Table alone.
+    /// </summary>
+    public string Tables { get; set; } = "";
+
+    /// <summary>Publication of the captured tables (created when missing). Empty: kafka_pipeline_{first table}.</summary>
     public string Publication { get; set; } = "";
 
-    /// <summary>Logical replication slot (created when missing; one per pipeline). Empty: kafka_pipeline_{table}.</summary>
+    /// <summary>Logical replication slot (created when missing; one per pipeline). Empty: kafka_pipeline_{first table}.</summary>
     public string Slot { get; set; } = "";
+
+    /// <summary>Rows a table added to the capture later is read in per chunk of its incremental snapshot (by key order).</summary>
+    public int SnapshotChunkSize { get; set; } = 5000;
 
     /// <summary>
     /// How often the active source writes a heartbeat into the log (pg_logical_emit_message), so the slot advances while
@@ -93,7 +103,11 @@ public sealed partial class SourceOptions : IValidatedOptions
 
     public string SlotName => Slot is { Length: > 0 } s ? s : DefaultName.ToLowerInvariant();
 
-    private string DefaultName => "kafka_pipeline_" + Table;
+    /// <summary>The captured tables (Tables, or Table alone); the first names the default slot and publication.</summary>
+    public IReadOnlyList<TableName> TableList =>
+        new PipelineOptions { Tables = Tables is { Length: > 0 } t ? t : Table }.TableList;
+
+    private string DefaultName => "kafka_pipeline_" + (Tables is { Length: > 0 } ? TableList[0].Name : Table);
 
     // PostgreSQL's rule for slot names: lower-case letters, digits and underscores, at most 63.
     [GeneratedRegex(@"\A[a-z0-9_]{1,63}\z")]
@@ -105,14 +119,17 @@ public sealed partial class SourceOptions : IValidatedOptions
     public IEnumerable<string> Validate(string section)
     {
         foreach (var m in UsersSchema.Validate($"{section}:Table", Table)) yield return m;
+        if (Tables is { Length: > 0 })
+            foreach (var m in new PipelineOptions { Tables = Tables }.Validate("Pipeline")) yield return m;
+        foreach (var m in Check.Range($"{section}:SnapshotChunkSize", SnapshotChunkSize, 1, 1_000_000)) yield return m;
         foreach (var m in Check.Identifier($"{section}:OffsetsTable", OffsetsTable)) yield return m;
         foreach (var m in Check.Identifier($"{section}:CdcStateTable", CdcStateTable)) yield return m;
-        if (SqlIdentifier.IsValid(CdcStateTable) && !SqlIdentifier.IsValid(LeaseTable))
-            yield return $"{section}:CdcStateTable '{CdcStateTable}' is too long: '{LeaseTable}' must fit in {SqlIdentifier.MaxLength} bytes.";
+        if (SqlIdentifier.IsValid(CdcStateTable) && !SqlIdentifier.IsValid(CdcStateTable + "_tables"))
+            yield return $"{section}:CdcStateTable '{CdcStateTable}' is too long: '{CdcStateTable}_tables' must fit in {SqlIdentifier.MaxLength} bytes.";
         if (!TopicPrefixPattern().IsMatch(TopicPrefix ?? ""))
             yield return $"{section}:TopicPrefix '{TopicPrefix}' may only hold letters, digits, '.', '_' and '-'.";
         if (!Enum.IsDefined(Mode)) yield return $"{section}:Mode must be Cdc, Incrementing or TimestampIncrementing (got {Mode}).";
-        if (SqlIdentifier.IsValid(Table))
+        if (SqlIdentifier.IsValid(Table) && (Tables is not { Length: > 0 } || new PipelineOptions { Tables = Tables }.Validate("Pipeline").FirstOrDefault() is null))
         {
             foreach (var m in Check.Identifier($"{section}:Publication", PublicationName)) yield return m;
             if (!SlotPattern().IsMatch(SlotName))

@@ -33,7 +33,8 @@ public static class TableCatalog
     }
 
     /// <summary>
-    /// The key (the primary key's columns; without one, the replica identity index's) and the values rows written before
+    /// The key (the primary key's columns; without one, the replica identity index's; without either, under REPLICA
+    /// IDENTITY FULL, every column) and the values rows written before
     /// a column existed have (a column added with a default: pg_attribute.attmissingval).
     /// </summary>
     public static async Task<TableDetails> DetailsAsync(NpgsqlConnection conn, string schema, string table, CancellationToken ct)
@@ -43,7 +44,8 @@ public static class TableCatalog
                  k AS (SELECT i.indkey::int2[] AS cols FROM pg_index i JOIN t ON i.indrelid = t.oid
                        WHERE i.indisprimary OR i.indisreplident ORDER BY i.indisprimary DESC LIMIT 1)
             SELECT a.attname, a.attnum = ANY (COALESCE((SELECT cols FROM k), '{}'::int2[])),
-                   CASE WHEN a.atthasmissing THEN array_send(a.attmissingval) END
+                   CASE WHEN a.atthasmissing THEN array_send(a.attmissingval) END,
+                   (SELECT c.relreplident = 'f' FROM pg_class c WHERE c.oid = t.oid)
             FROM pg_attribute a JOIN t ON a.attrelid = t.oid WHERE a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum
             """, conn);
         cmd.Parameters.AddWithValue("schema", schema);
@@ -51,11 +53,16 @@ public static class TableCatalog
         var keys = new List<string>();
         var missing = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         await using var r = await cmd.ExecuteReaderAsync(ct);
+        var columns = new List<string>();
+        var full = false;
         while (await r.ReadAsync(ct))
         {
+            columns.Add(r.GetString(0));
             if (r.GetBoolean(1)) keys.Add(r.GetString(0));
             if (!r.IsDBNull(2)) missing[r.GetString(0)] = r.GetFieldValue<byte[]>(2);
+            full = r.GetBoolean(3);
         }
-        return new TableDetails(keys, missing);
+        // Neither a primary key nor a replica identity index, but REPLICA IDENTITY FULL: the whole row is the key.
+        return new TableDetails(keys.Count == 0 && full ? columns : keys, missing);
     }
 }

@@ -12,12 +12,12 @@ namespace KafkaPipeline.SourceService;
 public sealed class TableRows(PgTypeCatalog types, string? traceParentColumn, Action<string, string, string> unrepresentable)
 {
     /// <summary>The table as the connection sees it now (in a snapshot transaction: as of the snapshot).</summary>
-    public async Task<CapturedTable> DescribeAsync(NpgsqlConnection conn, string schema, string table, CancellationToken ct)
+    public async Task<CapturedTable> DescribeAsync(NpgsqlConnection conn, string schema, string table, string topic, CancellationToken ct)
     {
         var columns = await TableCatalog.ColumnsAsync(conn, schema, table, ct);
         if (columns.Count == 0) throw new InvalidOperationException($"table {schema}.{table} does not exist (or has no columns)");
         var details = await TableCatalog.DetailsAsync(conn, schema, table, ct);
-        return CapturedTable.Build($"{schema}.{table}", columns, await types.ResolveAsync(columns.Select(c => c.TypeOid), ct), details, traceParentColumn);
+        return CapturedTable.Build($"{schema}.{table}", topic, columns, await types.ResolveAsync(columns.Select(c => c.TypeOid), ct), details, traceParentColumn);
     }
 
     /// <summary>The SELECT list of every column of <paramref name="table"/>, in its order.</summary>

@@ -19,7 +19,7 @@ public sealed class UsersReader(NpgsqlDataSource db, TableRows tableRows, Source
         await using var conn = await db.OpenConnectionAsync(ct);
         var (schema, name) = await TableCatalog.ResolveAsync(conn, options.Table, ct)
             ?? throw new InvalidOperationException($"table {options.Table} does not exist");
-        var table = await tableRows.DescribeAsync(conn, schema, name, ct);
+        var table = await tableRows.DescribeAsync(conn, schema, name, options.Topic, ct);
         var columns = TableRows.SelectList(table, await TableCatalog.ColumnsAsync(conn, schema, name, ct));
         var from = $"{TableRows.QuoteName(schema)}.{TableRows.QuoteName(name)}";
         await using var cmd = conn.CreateCommand();

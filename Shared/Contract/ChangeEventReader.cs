@@ -128,7 +128,7 @@ public sealed class ChangeEventReader(int maxSchemas = 256)
         {
             foreach (var name in unchangedColumns)
             {
-                var i = schema.IndexOf(name);
+                var i = name is null ? -1 : schema.IndexOf(name);
                 if (i >= 0) (unchanged ??= new bool[fields.Count])[i] = true;
             }
         }

@@ -82,7 +82,11 @@ public static class ConnectValueJson
             case ValueKind.Time:
                 return Integer(ref r, field, 0, 86_400_000_000L);
             case ValueKind.Float32:
-                return (float)Float(ref r, field);
+            {
+                var d = Float(ref r, field);
+                var f = (float)d;
+                return float.IsFinite(f) || !double.IsFinite(d) ? f : throw Invalid(field, "is outside the range of float32");
+            }
             case ValueKind.Float64:
                 return Float(ref r, field);
             case ValueKind.Decimal:
@@ -117,7 +121,11 @@ public static class ConnectValueJson
 
     private static double Float(ref Utf8JsonReader r, FieldSchema field)
     {
-        if (r.TokenType == JsonTokenType.Number && r.TryGetDouble(out var v)) return v;
+        if (r.TokenType == JsonTokenType.Number && r.TryGetDouble(out var v))
+        {
+            // A number beyond double's range (1e400) parses as infinity: not the value that was sent.
+            return double.IsFinite(v) ? v : throw Invalid(field, $"is outside the range of {field.ConnectType}");
+        }
         if (r.TokenType == JsonTokenType.String)
         {
             if (r.ValueTextEquals("NaN"u8)) return double.NaN;
@@ -133,9 +141,11 @@ public static class ConnectValueJson
         if (r.TokenType == JsonTokenType.String) return DecimalValue.FromConnectBytes(Base64(ref r, field), scale);
         if (r.TokenType == JsonTokenType.Number)
         {
-            // JsonConverter's decimal.format=NUMERIC: the number as written, exactly.
-            Span<char> text = stackalloc char[r.ValueSpan.Length];
-            for (var i = 0; i < text.Length; i++) text[i] = (char)r.ValueSpan[i];
+            // JsonConverter's decimal.format=NUMERIC: the number as written, exactly. A long one (any length the message
+            // allows) is copied to the heap: on the stack it would overflow it and end the process.
+            var raw = r.ValueSpan;
+            Span<char> text = raw.Length <= 256 ? stackalloc char[raw.Length] : new char[raw.Length];
+            for (var i = 0; i < text.Length; i++) text[i] = (char)raw[i];
             if (DecimalValue.TryParse(text, out var d))
             {
                 try

@@ -9,6 +9,13 @@ namespace KafkaPipeline.Shared.Contract;
 /// </summary>
 public readonly record struct DecimalValue(BigInteger Unscaled, int Scale)
 {
+    /// <summary>
+    /// PostgreSQL's numeric holds up to 131072 digits before the decimal point and 16383 after it. Text beyond that (or
+    /// with an exponent that would make it so: "1e50000000" is 12 bytes) is not parsed: it would take minutes and
+    /// gigabytes to expand.
+    /// </summary>
+    public const int MaxIntegerDigits = 131_072, MaxScale = 16_383;
+
     /// <summary>The same value at another scale; throws when that would drop non-zero digits.</summary>
     public DecimalValue Rescale(int scale)
     {
@@ -36,10 +43,11 @@ public readonly record struct DecimalValue(BigInteger Unscaled, int Scale)
         return sign + digits[..^Scale] + "." + digits[^Scale..];
     }
 
-    /// <summary>Parses plain or exponent notation ("12.5", "-3", "1.2E+3") exactly.</summary>
+    /// <summary>Parses plain or exponent notation ("12.5", "-3", "1.2E+3") exactly, within <see cref="MaxIntegerDigits"/> and <see cref="MaxScale"/>.</summary>
     public static bool TryParse(ReadOnlySpan<char> text, out DecimalValue value)
     {
         value = default;
+        if (text.Length > MaxIntegerDigits + MaxScale + 16) return false;
         var exponent = 0;
         var e = text.IndexOfAny('e', 'E');
         if (e >= 0)
@@ -60,8 +68,10 @@ public readonly record struct DecimalValue(BigInteger Unscaled, int Scale)
             digits[n++] = c;
         }
         if (n == 0 || (dot >= 0 && text.LastIndexOf('.') != dot)) return false;
+        var finalScale = (long)scale - exponent;
+        if (finalScale > MaxScale || n - finalScale > MaxIntegerDigits) return false;
         var unscaled = BigInteger.Parse(digits[..n], NumberStyles.None, CultureInfo.InvariantCulture);
-        value = new DecimalValue(negative ? -unscaled : unscaled, scale - exponent);
+        value = new DecimalValue(negative ? -unscaled : unscaled, (int)finalScale);
         if (value.Scale < 0) value = value.Rescale(0);
         return true;
     }

@@ -189,6 +189,8 @@ public sealed class TableSchema
         if (kind == ValueKind.Decimal)
         {
             scale = IntParam("scale") ?? throw new InvalidRecordException($"decimal field '{name}' has no scale parameter");
+            // PostgreSQL's numeric(p,s) declares -1000 <= s <= 1000; a larger one would blow every value up when written out.
+            if (scale is < -1000 or > 1000) throw new InvalidRecordException($"decimal field '{name}' has a scale outside -1000..1000");
             length ??= IntParam("connect.decimal.precision");
         }
         var known = logical is null || logical is LogicalTypes.Decimal or LogicalTypes.Date or LogicalTypes.ConnectDate

@@ -8,8 +8,9 @@ namespace KafkaPipeline.Shared.Sinks;
 /// Sends the records a sink cannot store to the dead-letter topic of their topic, with the error and origin in headers, and waits for
 /// the acknowledgements: only then may the sink commit past them. Private data never lands there in clear: a JSON
 /// value has its protected fields hashed (<see cref="FieldProtector"/>); a value that is not JSON, so could hold them
-/// anywhere, is sealed (AES-256-GCM under Protection:Key; <see cref="FieldProtector.Unseal"/> reads it back). The
-/// original stays at its topic, partition and offset (headers) for as long as Kafka keeps it.
+/// anywhere, is sealed (AES-256-GCM under Protection:Key; <see cref="FieldProtector.Unseal"/> reads it back). A dead
+/// letter keeps the original's key, timestamp and headers. The original stays at its topic, partition and offset
+/// (headers) for as long as Kafka keeps it.
 /// </summary>
 public sealed class DeadLetterQueue : IDisposable
 {
@@ -69,7 +70,7 @@ public sealed class DeadLetterQueue : IDisposable
         var source = record.Message;
         var headers = new Headers();
         foreach (var h in source.Message.Headers ?? []) headers.Add(h.Key, h.GetValueBytes()); // null values stay null
-        var (value, form) = Prepare(source.Message.Value);
+        var (value, form) = PrepareValue(_protector, source.Message.Value);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqError, record.Error.Message);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqErrorType, record.Error.GetType().Name);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqStage, record.Stage);
@@ -77,20 +78,40 @@ public sealed class DeadLetterQueue : IDisposable
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqTopic, source.Topic);
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqPartition, source.Partition.Value.ToString(CultureInfo.InvariantCulture));
         PipelineHeaders.SetString(headers, PipelineHeaders.DlqOffset, source.Offset.Value.ToString(CultureInfo.InvariantCulture));
-        PipelineHeaders.SetString(headers, PipelineHeaders.DlqValueForm, form);
-        // The original's timestamp, so the DLQ says when the record was produced, not when it failed.
-        await _producer.ProduceAsync(TopicOf(source.Topic), new Message<byte[]?, byte[]?>
+        // The original's timestamp, so the DLQ says when the record was produced, not when it failed. A producer may
+        // only send a create time: a broker's append time (message.timestamp.type=LogAppendTime) is sent as one.
+        var timestamp = source.Message.Timestamp.Type == TimestampType.NotAvailable ? Timestamp.Default
+            : new Timestamp(source.Message.Timestamp.UnixTimestampMs, TimestampType.CreateTime);
+        Task Send(byte[]? dlqValue, string dlqForm)
         {
-            Key = source.Message.Key, Value = value, Headers = headers, Timestamp = source.Message.Timestamp,
-        }, ct);
+            PipelineHeaders.SetString(headers, PipelineHeaders.DlqValueForm, dlqForm);
+            return _producer.ProduceAsync(TopicOf(source.Topic), new Message<byte[]?, byte[]?> { Key = source.Message.Key, Value = dlqValue, Headers = headers, Timestamp = timestamp }, ct);
+        }
+        try
+        {
+            await Send(value, form);
+        }
+        catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code == ErrorCode.MsgSizeTooLarge)
+        {
+            // A record near the size limit can have a dead letter beyond it (sealing and the dlq headers add bytes); no
+            // retry makes it fit. It goes without its value, which stays at the topic, partition and offset the headers name.
+            _logger.LogWarning("The dead letter of {Topic}/{Partition}@{Offset} is too large for {Dlq}: sent without its value",
+                source.Topic, source.Partition.Value, source.Offset.Value, TopicOf(source.Topic));
+            await Send(null, "omitted-too-large");
+        }
         PipelineTelemetry.DeadLettered.Add(1, new KeyValuePair<string, object?>("stage", record.Stage));
         return true;
     }
 
-    private (byte[]? Value, string Form) Prepare(byte[]? value)
+    /// <summary>
+    /// The value the dead-letter topic gets, and its form (header <see cref="PipelineHeaders.DlqValueForm"/>): "as-received"
+    /// when it holds no protected field (or is null or empty), "fields-protected" when its protected fields were hashed,
+    /// "sealed" when it is not one JSON object whose fields can be located.
+    /// </summary>
+    public static (byte[]? Value, string Form) PrepareValue(FieldProtector protector, byte[]? value)
     {
         if (value is null || value.Length == 0) return (value, "as-received");
-        if (!_protector.TryProtect(value, out var protectedValue)) return (_protector.Seal(value), "sealed");
+        if (!protector.TryProtect(value, out var protectedValue)) return (protector.Seal(value), "sealed");
         return ReferenceEquals(protectedValue, value) ? (value, "as-received") : (protectedValue, "fields-protected");
     }
 

@@ -13,10 +13,12 @@ namespace KafkaPipeline.Shared.Sinks;
 public sealed class SinkRecordReader(ChangeEventReader events)
 {
     public const string Stage = "deserialize";
+    private const string NoKey = "the record has no key (a row's key is its primary key)";
     private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
     // The latest schema seen per table, to check a tombstone's key (a tombstone has no schema of its own).
     private readonly Dictionary<string, TableSchema> _latest = new(StringComparer.Ordinal);
+    private TableSchema? _last; // a topic carries one table: a tombstone without a table header is of the last row's table
     private readonly Lock _lock = new();
 
     public SinkRecordReader() : this(new ChangeEventReader()) { }
@@ -49,7 +51,8 @@ public sealed class SinkRecordReader(ChangeEventReader events)
         var headers = message.Message.Headers;
         var source = ChangeSource.From(headers);
         var keyBytes = message.Message.Key;
-        if (keyBytes is null || keyBytes.Length == 0) throw new InvalidRecordException("the record has no key (a row's key is its primary key)");
+        // An empty key is a key: a text primary key may be ''. Only a row's value or its table's schema can say it is one.
+        if (keyBytes is null) throw new InvalidRecordException(NoKey);
         string key;
         try
         {
@@ -63,24 +66,35 @@ public sealed class SinkRecordReader(ChangeEventReader events)
         var value = message.Message.Value;
         if (value is null)
         {
-            var table = source.Table;
-            TableSchema? latest = null;
-            if (table is not null) lock (_lock) _latest.TryGetValue(table, out latest);
+            TableSchema? latest;
+            lock (_lock) latest = source.Table is { } table ? _latest.GetValueOrDefault(table) : _last;
             if (latest is not null) CheckTombstoneKey(latest, key);
+            else if (key.Length == 0) throw new InvalidRecordException(NoKey);
             return new SinkRecord(message, key, null, source);
         }
         if (value.Length == 0) throw new InvalidRecordException("value is empty (neither a row nor a tombstone)");
 
-        var row = events.Read(value, ChangeHeaders.ReadUnchanged(headers));
+        var row = events.Read(value, Unchanged(headers));
         var expected = EventKeys.Key(row.Schema, row.Values)
             ?? throw new InvalidRecordException("the value's schema marks no key field (parameter __kafkapipeline.key)");
         if (!expected.AsSpan().SequenceEqual(keyBytes))
             throw new InvalidRecordException("the key does not match the key fields of the value");
-        if ((source.Table ?? row.Schema.Table) is { } name)
+        lock (_lock)
         {
-            lock (_lock) _latest[name] = row.Schema;
+            _last = row.Schema;
+            if ((source.Table ?? row.Schema.Table) is { } name && (_latest.Count < 1024 || _latest.ContainsKey(name))) _latest[name] = row.Schema;
         }
         return new SinkRecord(message, key, row, source);
+    }
+
+    // A broken list must not be ignored: a bytes or decimal field's placeholder is base64 like any value, only the header
+    // tells them apart, so without it the placeholder's bytes would be stored as the column's value.
+    private static IReadOnlyList<string>? Unchanged(Headers? headers)
+    {
+        if (headers is null || !headers.TryGetLastBytes(ChangeHeaders.Unchanged, out var bytes) || bytes is null) return null;
+        return ChangeHeaders.ReadUnchanged(headers) is { } names && !names.Contains(null!)
+            ? names
+            : throw new InvalidRecordException($"the {ChangeHeaders.Unchanged} header is not a JSON array of column names");
     }
 
     private static void CheckTombstoneKey(TableSchema schema, string key)

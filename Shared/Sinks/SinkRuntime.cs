@@ -24,7 +24,7 @@ namespace KafkaPipeline.Shared.Sinks;
 /// end of the partition (the topic was recreated) stops that partition with an error and a metric, never a reset. A
 /// task stops partitions the same way (<see cref="ISinkContext.StopPartitions"/>) at the first offset it did not store.</item>
 /// <item>Retention gaps: a resume offset below the oldest record Kafka keeps, or records deleted while the sink lagged
-/// (auto.offset.reset=error), stop the partition with the missing range and the fix on /health, never a silent skip
+/// (the consumer's reset moved past them), stop the partition with the missing range and the fix on /health, never a silent skip
 /// (unless SinkOptions.AcceptRetentionGaps). A partition with no committed offset starts at the oldest record kept.</item>
 /// <item>Stale repeats: a streamed record whose position is not above the newest seen in its partition and epoch
 /// (<see cref="StreamPosition"/>) is not handed to the task, counted and committed past. The newest is seeded, when a
@@ -72,6 +72,8 @@ public sealed class SinkRuntime(
     private readonly ConcurrentDictionary<TopicPartition, long> _stopAt = new();
     // Per partition, the newest stream position handed over (stale repeats are not); steps work on a copy.
     private readonly Dictionary<TopicPartition, StreamPosition> _newest = [];
+    // Per ready partition, the offset after the last record consumed (a jump past the low watermark is a retention gap).
+    private readonly Dictionary<TopicPartition, long> _consumedTo = [];
     private readonly Dictionary<string, long> _lagByTopic = new(StringComparer.Ordinal);
 
     private IConsumer<byte[]?, byte[]?> _consumer = null!;
@@ -139,8 +141,6 @@ public sealed class SinkRuntime(
         using var consumer = _consumer = kafka.Consumer<byte[]?, byte[]?>(options.GroupId, options.Service, config =>
             {
                 foreach (var (key, value) in options.ConsumerOverrides) config.Set(key, value);
-                // Records deleted by retention before the sink read them are an error to report, never skipped.
-                config.AutoOffsetReset = AutoOffsetReset.Error;
             })
             .SetErrorHandler((_, e) => logger.Log(e.IsFatal ? LogLevel.Error : LogLevel.Warning,
                 "Kafka consumer: {Reason} ({Code}); librdkafka keeps reconnecting", e.Reason, e.Code))
@@ -194,7 +194,7 @@ public sealed class SinkRuntime(
                 _assignedSincePoll = false;
                 Pause(_opening); // until the task has said where they resume
             }
-            if (record is not null && _ready.Contains(record.TopicPartition))
+            if (record is not null && _ready.Contains(record.TopicPartition) && !SkipsDeletedRecords(record))
             {
                 _pending.Add(record);
                 progress.AddConsumed();
@@ -217,11 +217,6 @@ public sealed class SinkRuntime(
         {
             var record = _consumer.Consume(timeout);
             return record is null || record.IsPartitionEOF ? null : record;
-        }
-        catch (ConsumeException e) when (e.Error.Code == ErrorCode.Local_AutoOffsetReset && e.ConsumerRecord?.TopicPartition is { } tp)
-        {
-            OnOffsetOutOfRange(tp, e.ConsumerRecord.Offset.Value);
-            return null;
         }
         catch (ConsumeException e) when (!e.Error.IsFatal)
         {
@@ -410,6 +405,7 @@ public sealed class SinkRuntime(
         _stopped.Add(tp);
         _putOffsets.Remove(tp);
         _newest.Remove(tp);
+        _consumedTo.Remove(tp);
         _pending.RemoveAll(m => m.TopicPartition == tp);
         _durability.Forget(tp);
         _consumer.Pause([tp]);
@@ -472,35 +468,34 @@ public sealed class SinkRuntime(
         }
         _ready.Add(tp);
         _putOffsets[tp] = start;
+        _consumedTo[tp] = start;
         if (!_backPressure) _consumer.Resume([tp]);
         logger.LogInformation("Opened {Topic} partition {Partition}: resuming at offset {Start} (committed {Committed}, end {High})",
             tp.Topic, tp.Partition.Value, start, o.Committed?.ToString(CultureInfo.InvariantCulture) ?? "none", o.High);
     }
 
     /// <summary>
-    /// The fetch position of a ready partition is no longer in the log (auto.offset.reset=error): retention deleted
-    /// records the sink has not read. With nothing read or committed yet, it is opened again at the oldest record kept.
+    /// True when the record comes after records retention deleted before the sink read them (the consumer's
+    /// auto.offset.reset moved past them): the partition is stopped with the missing range on /health, unless
+    /// AcceptRetentionGaps. A gap of another kind (transaction markers, compaction) has no such low watermark.
     /// </summary>
-    private void OnOffsetOutOfRange(TopicPartition tp, long offset)
+    private bool SkipsDeletedRecords(ConsumeResult<byte[]?, byte[]?> record)
     {
-        if (!_ready.Contains(tp)) return;
+        var tp = record.TopicPartition;
+        var expected = _consumedTo.GetValueOrDefault(tp, record.Offset.Value);
+        _consumedTo[tp] = record.Offset.Value + 1;
+        if (record.Offset.Value <= expected) return false;
+        var low = _consumer.GetWatermarkOffsets(tp).Low; // cached from the fetch responses: no broker call
+        if (low == Offset.Unset || low.Value <= expected) return false;
         PipelineTelemetry.Errors.Add(1, _serviceTag, new("stage", "retention"));
-        if (!_committed.ContainsKey(tp) && _putOffsets.GetValueOrDefault(tp) == offset && !_pending.Any(m => m.TopicPartition == tp))
-        {
-            _ready.Remove(tp);
-            _putOffsets.Remove(tp);
-            _consumer.Pause([tp]);
-            _opening.Add(tp);
-            return;
-        }
         if (options.AcceptRetentionGaps)
         {
-            logger.LogError("Partition {Topic}/{Partition}: records from offset {Offset} on were deleted from Kafka before this sink read them; " +
-                "going on at the oldest record kept ({Setting}=true)", tp.Topic, tp.Partition.Value, offset, $"{options.SettingsSection}:AcceptRetentionGaps");
-            _consumer.Seek(new TopicPartitionOffset(tp, Offset.Beginning));
-            return;
+            logger.LogError("Partition {Topic}/{Partition}: offsets {From}..{To} were deleted from Kafka before this sink read them; " +
+                "going on ({Setting}=true)", tp.Topic, tp.Partition.Value, expected, record.Offset.Value - 1, $"{options.SettingsSection}:AcceptRetentionGaps");
+            return false;
         }
-        Stop(tp, RetentionGap(tp, offset, "on (the sink was reading there)"));
+        Stop(tp, RetentionGap(tp, expected, $"to {record.Offset.Value - 1} (the sink was reading there)"));
+        return true;
     }
 
     /// <summary>Commits the durable offsets that moved; a failed commit is only logged (the next one covers it).</summary>
@@ -568,6 +563,7 @@ public sealed class SinkRuntime(
                 _ready.Remove(tp);
                 if (_stopped.Remove(tp)) health.Clear(HealthKey(tp));
                 _newest.Remove(tp);
+                _consumedTo.Remove(tp);
                 _stopAt.TryRemove(tp, out _);
                 _putOffsets.Remove(tp);
                 _committed.TryRemove(tp, out _);

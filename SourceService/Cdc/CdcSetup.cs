@@ -13,7 +13,6 @@ public sealed record SlotInfo(string Plugin, string? Database, bool Active, stri
 /// </summary>
 public sealed class CdcSetup(NpgsqlDataSource db, SourceOptions options)
 {
-    private readonly string _table = SqlIdentifier.QuotePostgres(options.Table);
     private readonly string _publication = SqlIdentifier.QuotePostgres(options.PublicationName);
 
     public async Task CheckServerAsync(CancellationToken ct)
@@ -42,63 +41,87 @@ public sealed class CdcSetup(NpgsqlDataSource db, SourceOptions options)
         "Until then Source:Mode=TimestampIncrementing polls instead (README: what polling misses).";
 
     /// <summary>
-    /// Creates the publication of the table (inserts, updates, deletes; no truncate) when missing, else checks that it
-    /// publishes exactly that table and those operations.
+    /// Makes the publication (inserts, updates, deletes; no truncate) hold every capturable listed table, creating it when
+    /// missing, and none that the source added but that is no longer listed. A table someone else added is left in it:
+    /// its changes are never published (the stream skips relations that are not listed). Returns the tables put in
+    /// (their existing rows need a snapshot) and the ones taken out.
     /// </summary>
-    public async Task EnsurePublicationAsync(CancellationToken ct)
+    public async Task<(List<CapturedTableInfo> Added, List<string> Removed)> SyncPublicationAsync(
+        SourceLeadership leader, CaptureSet capture, IReadOnlyDictionary<string, TableState> states, CancellationToken ct)
     {
-        var existing = await ReadPublicationAsync(ct);
-        if (existing is null)
+        var added = new List<CapturedTableInfo>();
+        var removed = new List<string>();
+        var members = await ReadPublicationAsync(ct);
+        if (members is null)
         {
-            try
-            {
-                await using var create = db.CreateCommand(
-                    $"CREATE PUBLICATION {_publication} FOR TABLE {_table} WITH (publish = 'insert, update, delete')");
-                await create.ExecuteNonQueryAsync(ct);
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateObject)
-            {
-                // Created meanwhile by someone else: check theirs below.
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
-            {
-                throw new NotRetriableException(
-                    $"The source may not create publication {_publication} (PostgreSQL: {e.MessageText}). It needs CREATE on the " +
-                    $"database and ownership of table {_table}; or have the owner run: CREATE PUBLICATION {_publication} FOR TABLE {_table} " +
-                    "WITH (publish = 'insert, update, delete');", e);
-            }
-            existing = await ReadPublicationAsync(ct) ?? throw new InvalidOperationException($"publication {_publication} vanished after creation");
+            var tables = capture.Capturable.ToList();
+            await RunAsync(leader, tables.Count == 0
+                ? $"CREATE PUBLICATION {_publication} WITH (publish = 'insert, update, delete')"
+                : $"CREATE PUBLICATION {_publication} FOR TABLE {string.Join(", ", tables.Select(Quote))} WITH (publish = 'insert, update, delete')",
+                tables, ct, createdIfDuplicate: true);
+            members = await ReadPublicationAsync(ct) ?? throw new InvalidOperationException($"publication {_publication} vanished after creation");
+            added.AddRange(tables.Where(t => members.Tables.Contains(t.QualifiedName)));
         }
-        if (existing.Problem is { } problem)
+        if (members.Problem is { } problem)
             throw new NotRetriableException(
-                $"Publication {_publication} (Source:Publication) {problem}; the source needs a publication of table {_table} alone, " +
-                $"with inserts, updates and deletes. Fix: set Source:Publication to a new name (it is created at start), or " +
-                $"ALTER PUBLICATION {_publication} SET TABLE {_table}; ALTER PUBLICATION {_publication} SET (publish = 'insert, update, delete');");
+                $"Publication {_publication} (Source:Publication) {problem}; the source needs a publication of inserts, updates and deletes " +
+                $"of the tables it captures. Fix: set Source:Publication to a new name (it is created at start), or " +
+                $"ALTER PUBLICATION {_publication} SET (publish = 'insert, update, delete');");
+        foreach (var table in capture.Capturable.Where(t => !members.Tables.Contains(t.QualifiedName)))
+        {
+            await RunAsync(leader, $"ALTER PUBLICATION {_publication} ADD TABLE {Quote(table)}", [table], ct);
+            added.Add(table);
+        }
+        foreach (var member in members.Tables)
+        {
+            var listed = capture.Tables.Any(t => t.Exists && t.QualifiedName == member);
+            if (listed || !states.TryGetValue(member, out var state) || !state.AddedBySource) continue;
+            var (schema, name) = (member[..member.IndexOf('.')], member[(member.IndexOf('.') + 1)..]);
+            await RunAsync(leader, $"ALTER PUBLICATION {_publication} DROP TABLE {TableRows.QuoteName(schema)}.{TableRows.QuoteName(name)}", [], ct);
+            removed.Add(member);
+        }
+        return (added, removed);
     }
 
-    private sealed record Publication(string? Problem);
+    private static string Quote(CapturedTableInfo t) => $"{TableRows.QuoteName(t.Schema!)}.{TableRows.QuoteName(t.Listed.Name)}";
+
+    private async Task RunAsync(SourceLeadership leader, string sql, IReadOnlyList<CapturedTableInfo> tables, CancellationToken ct, bool createdIfDuplicate = false)
+    {
+        try
+        {
+            await leader.RunAsync(async conn =>
+            {
+                await using var cmd = new NpgsqlCommand(sql, conn);
+                await cmd.ExecuteNonQueryAsync(ct);
+            }, ct);
+        }
+        catch (PostgresException e) when (createdIfDuplicate && e.SqlState == PostgresErrorCodes.DuplicateObject)
+        {
+            // Created meanwhile by someone else: its membership is checked next.
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new NotRetriableException(
+                $"The source may not change publication {_publication} (PostgreSQL: {e.MessageText}). It needs CREATE on the database and " +
+                $"ownership of the tables; or have the owner run: {sql};", e);
+        }
+    }
+
+    private sealed record Publication(string? Problem, HashSet<string> Tables);
 
     private async Task<Publication?> ReadPublicationAsync(CancellationToken ct)
     {
         await using var cmd = db.CreateCommand("""
             SELECT p.puballtables, p.pubinsert AND p.pubupdate AND p.pubdelete,
-                   coalesce((SELECT array_agg(format('%I.%I', t.schemaname, t.tablename) ORDER BY 1)
-                             FROM pg_publication_tables t WHERE t.pubname = p.pubname), '{}'),
-                   format('%I.%I', current_schema(), @table)
+                   coalesce((SELECT array_agg(t.schemaname || '.' || t.tablename) FROM pg_publication_tables t WHERE t.pubname = p.pubname), '{}')
             FROM pg_publication p WHERE p.pubname = @name
             """);
         cmd.Parameters.AddWithValue("name", options.PublicationName);
-        cmd.Parameters.AddWithValue("table", options.Table);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         if (!await r.ReadAsync(ct)) return null;
-        var allTables = r.GetBoolean(0);
-        var allOperations = r.GetBoolean(1);
-        var tables = r.GetFieldValue<string[]>(2);
-        var expected = r.GetString(3);
-        if (allTables) return new Publication("is FOR ALL TABLES");
-        if (tables.Length != 1 || tables[0] != expected)
-            return new Publication($"publishes {(tables.Length == 0 ? "no table" : string.Join(", ", tables))}, not {expected} alone");
-        return new Publication(allOperations ? null : "does not publish all of insert, update and delete");
+        var tables = r.GetFieldValue<string[]>(2).ToHashSet(StringComparer.Ordinal);
+        if (r.GetBoolean(0)) return new Publication("is FOR ALL TABLES (the source cannot choose its tables in it)", tables);
+        return new Publication(r.GetBoolean(1) ? null : "does not publish all of insert, update and delete", tables);
     }
 
     public async Task<SlotInfo?> ReadSlotAsync(CancellationToken ct)

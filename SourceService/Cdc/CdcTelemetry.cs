@@ -17,6 +17,10 @@ public static class CdcTelemetry
         "kafkapipeline.source.unrepresentable_values", "{value}",
         "Values the event's field type cannot represent (numeric NaN in a numeric(p,s) column, an infinite date), sent as null");
 
+    public static readonly Counter<long> IgnoredChanges = PipelineTelemetry.Meter.CreateCounter<long>(
+        "kafkapipeline.source.ignored_changes", "{change}",
+        "Changes the slot streams of tables that are not captured (not in Pipeline:Tables), skipped");
+
     private static readonly ObservableGauge<long> s_retainedGauge = PipelineTelemetry.Meter.CreateObservableGauge(
         "kafkapipeline.source.slot.retained_wal", () => Observe(s_retainedWal), "By",
         "WAL PostgreSQL keeps for the source's replication slot (current WAL end minus the slot's restart LSN)");

@@ -145,15 +145,23 @@ public sealed class CdcWorker(
     {
         var setup = new CdcSetup(db, _options);
         await setup.CheckServerAsync(ct);
-        await WaitForTableAsync(ct);
-        await setup.EnsurePublicationAsync(ct);
-        var partitions = await Task.Run(() => TopicTail.ReadPartitionCount(kafkaClients.BootstrapServers, _options.Topic, TimeSpan.FromSeconds(10)), ct);
+        var capture = new CaptureSet(_options);
+        await using (var conn = await db.OpenConnectionAsync(ct)) await capture.RefreshAsync(conn, ct);
+        if (capture.Tables.FirstOrDefault(t => t.KeyProblem is not null) is { } keyless)
+            throw new NotRetriableException($"Pipeline:Tables lists {keyless.Listed}, which the source cannot capture: {keyless.KeyProblem}");
+        ReportMissing(capture);
+        var tableStates = new TableStates(db, _options);
+        var states = await tableStates.LoadAsync(ct);
+        await SyncPublicationAsync(leader, setup, capture, tableStates, states, ct);
+        var partitions = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var topic in capture.Topics)
+            partitions[topic] = await Task.Run(() => TopicTail.ReadPartitionCount(kafkaClients.BootstrapServers, topic, TimeSpan.FromSeconds(10)), ct);
 
         var slot = await setup.ReadSlotAsync(ct);
         var completed = await state.LoadAsync(ct);
         if (slot is not null && ReplaceReason(slot, completed, partitions) is { } reason)
         {
-            logger.LogWarning("Replacing slot {Slot}, with a new snapshot compared against the topic (a new epoch): {Reason}", _options.SlotName, reason);
+            logger.LogWarning("Replacing slot {Slot}, with a new snapshot compared against the topics (a new epoch): {Reason}", _options.SlotName, reason);
             await setup.DropSlotAsync(leader, ct);
             slot = null;
         }
@@ -174,27 +182,41 @@ public sealed class CdcWorker(
         using var kafka = new SourceKafka(kafkaClients, ProducerSettings());
         // Confirmed positions are recorded first and told to PostgreSQL by the status loop (StatusAsync).
         var tracker = new FlushTracker(_ => { });
-        var publisher = new ChangePublisher(kafka, _options.Topic, partitions, tracker);
+        var publisher = new ChangePublisher(kafka, partitions, tracker);
 
         ulong slotPoint;
         if (slot is null)
         {
             await state.ForgetAsync(leader, ct);
+            await tableStates.ForgetAllAsync(leader, ct);
             var created = await CreateSlotAsync(replication, ct);
             var consistentPoint = (ulong)created.ConsistentPoint;
-            var snapshot = new InitialSnapshot(_postgres, _options, Rows(), logger);
+            var snapshot = new InitialSnapshot(_postgres, Rows(), logger);
+            var tables = capture.Capturable.ToList();
             await using (var connection = await snapshot.OpenAsync(created.SnapshotName!, ct))
             {
                 var clock = Stopwatch.StartNew();
-                var (topicState, topicEpoch) = await Task.Run(() => TopicState.Read(kafkaClients, _options.Topic, partitions, ct), ct);
-                // A new slot is a new history: numbered above every epoch the topic or this database has seen.
+                var topicStates = new Dictionary<string, Dictionary<string, UInt128>?>(StringComparer.Ordinal);
+                long topicEpoch = 0;
+                foreach (var topic in partitions.Keys)
+                {
+                    var (latest, highest) = await Task.Run(() => TopicState.Read(kafkaClients, topic, partitions[topic], ct), ct);
+                    topicStates[topic] = latest;
+                    topicEpoch = Math.Max(topicEpoch, highest);
+                }
+                // A new slot is a new history: numbered above every epoch the topics or this database have seen.
                 publisher.Epoch = new SourceEpoch(Math.Max(topicEpoch, await state.HighestOrdinalAsync(ct)) + 1,
                     ulong.Parse(system.SystemId, System.Globalization.CultureInfo.InvariantCulture),
                     (uint)system.Timeline, consistentPoint);
-                logger.LogInformation("Created slot {Slot} at {Lsn} (epoch {Epoch}); publishing the table's snapshot", _options.SlotName,
-                    created.ConsistentPoint, publisher.Epoch);
-                var rows = await snapshot.PublishAsync(connection, consistentPoint, topicState, publisher, tracker, ct);
+                logger.LogInformation("Created slot {Slot} at {Lsn} (epoch {Epoch}); publishing the snapshot of {Tables}", _options.SlotName,
+                    created.ConsistentPoint, publisher.Epoch, tables.Count == 0 ? "no table yet" : string.Join(", ", tables.Select(t => t.QualifiedName)));
+                var rows = await snapshot.PublishAsync(connection, consistentPoint, tables, topicStates, publisher, tracker, ct);
                 logger.LogInformation("Snapshot of {Rows} rows took {Seconds:F1} s ({Rate:F0} rows/s)", rows, clock.Elapsed.TotalSeconds, rows / clock.Elapsed.TotalSeconds);
+            }
+            foreach (var t in tables)
+            {
+                states[t.QualifiedName] = new TableState(t.QualifiedName, states.GetValueOrDefault(t.QualifiedName)?.AddedBySource ?? true, true, null);
+                await tableStates.SaveAsync(leader, states[t.QualifiedName], ct);
             }
             await state.SaveAsync(leader, consistentPoint, publisher.Sent, publisher.Epoch, partitions, ct);
             slotPoint = consistentPoint;
@@ -206,15 +228,21 @@ public sealed class CdcWorker(
         }
 
         using var session = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var snapshots = new IncrementalSnapshots(db, leader, Rows(), publisher, tracker, _options, logger);
+        foreach (var t in capture.Capturable.Where(t => states.GetValueOrDefault(t.QualifiedName)?.SnapshotDone != true)) snapshots.Enqueue(t);
         await leader.RenewAsync(ct); // still the lock holder, right before streaming
-        var stream = StreamAsync(replication, publisher, tracker, partitions, madeProgress, session.Token);
-        var heartbeat = HeartbeatAsync(leader, publisher, tracker, session.Token);
-        var status = StatusAsync(leader, state, replication, tracker, slotPoint, partitions, session.Token);
-        var first = await Task.WhenAny(stream, heartbeat, status);
+        var tasks = new[]
+        {
+            StreamAsync(replication, capture, publisher, tracker, snapshots, partitions, madeProgress, session.Token),
+            HeartbeatAsync(leader, setup, capture, tableStates, states, snapshots, publisher, tracker, session.Token),
+            StatusAsync(leader, state, tableStates, snapshots, replication, tracker, slotPoint, partitions, session.Token),
+            snapshots.RunAsync(states, session.Token),
+        };
+        var first = await Task.WhenAny(tasks);
         await session.CancelAsync();
         try
         {
-            await Task.WhenAll(stream, heartbeat, status);
+            await Task.WhenAll(tasks);
         }
         catch (Exception) when (first.IsCompleted)
         {
@@ -222,6 +250,44 @@ public sealed class CdcWorker(
         }
         await first;
         throw new IOException("the change stream ended");
+    }
+
+    /// <summary>
+    /// Puts every capturable listed table in the publication (and records that the source did, and that its rows still
+    /// need a snapshot), takes out the ones the source put in that are no longer listed. Returns the tables put in.
+    /// </summary>
+    private async Task<List<CapturedTableInfo>> SyncPublicationAsync(SourceLeadership leader, CdcSetup setup, CaptureSet capture, TableStates tableStates,
+        Dictionary<string, TableState> states, CancellationToken ct)
+    {
+        var (added, removed) = await setup.SyncPublicationAsync(leader, capture, states, ct);
+        foreach (var t in added)
+        {
+            if (states.TryGetValue(t.QualifiedName, out var known) && known.SnapshotDone) continue;
+            states[t.QualifiedName] = new TableState(t.QualifiedName, true, false, null);
+            await tableStates.SaveAsync(leader, states[t.QualifiedName], ct);
+            logger.LogInformation("Capturing {Table} to {Topic} from now on", t.QualifiedName, t.Topic);
+        }
+        foreach (var name in removed)
+        {
+            states.Remove(name);
+            await tableStates.DeleteAsync(leader, name, ct);
+            logger.LogInformation("Stopped capturing {Table}: it is no longer in Pipeline:Tables (taken out of publication {Publication})", name, _options.PublicationName);
+        }
+        return added;
+    }
+
+    private void ReportMissing(CaptureSet capture)
+    {
+        var missing = capture.Tables.Where(t => !t.Exists).Select(t => t.Listed.ToString()).ToList();
+        if (missing.Count == 0)
+        {
+            health.Clear("missing-tables");
+            return;
+        }
+        var text = $"Pipeline:Tables lists {string.Join(", ", missing)}, which do{(missing.Count == 1 ? "es" : "")} not exist yet; " +
+                   "captured as soon as created (with a primary key)";
+        if (!health.Conditions.TryGetValue("missing-tables", out var before) || before.Description != text) logger.LogWarning("{Problem}", text);
+        health.Report("missing-tables", HealthStatus.Degraded, text);
     }
 
     private async Task OpenReplicationAsync(LogicalReplicationConnection replication, CancellationToken ct)
@@ -259,24 +325,26 @@ public sealed class CdcWorker(
         }
     }
 
-    private async Task StreamAsync(LogicalReplicationConnection replication, ChangePublisher publisher, FlushTracker tracker,
-        int partitions, Action madeProgress, CancellationToken ct)
+    private async Task StreamAsync(LogicalReplicationConnection replication, CaptureSet capture, ChangePublisher publisher, FlushTracker tracker,
+        IncrementalSnapshots snapshots, IReadOnlyDictionary<string, int> partitions, Action madeProgress, CancellationToken ct)
     {
         var progressed = false;
-        var decoder = new RowDecoder(db, _types, _options, logger);
-        using var stream = new ChangeStream(decoder, publisher, tracker);
+        var decoder = new RowDecoder(db, _types, capture, _options, logger);
+        using var stream = new ChangeStream(decoder, publisher, tracker, snapshots);
         var replicationOptions = new PgOutputReplicationOptions(_options.PublicationName, PgOutputProtocolVersion.V1,
             binary: true, messages: true);
-        logger.LogInformation("Streaming changes of {Table} from slot {Slot} (publication {Publication}) to {Topic} ({Partitions} partitions)",
-            _options.Table, _options.SlotName, _options.PublicationName, _options.Topic, partitions);
+        logger.LogInformation("Streaming changes of {Tables} from slot {Slot} (publication {Publication}) to {Topics}",
+            string.Join(", ", capture.Tables.Select(t => t.Listed)), _options.SlotName, _options.PublicationName,
+            string.Join(", ", partitions.Select(p => $"{p.Key} ({p.Value} partitions)")));
         await foreach (var message in replication.StartReplication(new PgOutputReplicationSlot(_options.SlotName), replicationOptions, ct))
         {
             if (publisher.Tail is null)
             {
                 // The slot streams to us, so no other source can write now: read what Kafka already holds.
-                publisher.Tail = await Task.Run(() => ChangeTail.Read(kafkaClients, _options.Topic, partitions, publisher.Epoch, TimeSpan.FromSeconds(30)), ct);
+                publisher.Tail = await Task.Run(() => ChangeTail.Read(kafkaClients, partitions, publisher.Epoch, TimeSpan.FromSeconds(30)), ct);
                 logger.LogInformation("Slot {Slot} streams to this source; Kafka already holds up to {Tail}", _options.SlotName,
-                    publisher.Tail.Last.Count == 0 ? "nothing of this stream" : string.Join(", ", publisher.Tail.Last.OrderBy(p => p.Key).Select(p => $"partition {p.Key}: {p.Value}")));
+                    publisher.Tail.Last.Count == 0 ? "nothing of this stream"
+                        : string.Join(", ", publisher.Tail.Last.OrderBy(p => p.Key).Select(p => $"{p.Key.Topic}/{p.Key.Partition}: {p.Value}")));
             }
             await stream.HandleAsync(message, ct);
             if (!progressed && tracker.Confirmed > 0)
@@ -284,17 +352,18 @@ public sealed class CdcWorker(
                 progressed = true;
                 madeProgress();
             }
-            if (message is RelationMessage) ReportUnsupported(decoder);
+            if (message is RelationMessage) ReportRelations(decoder);
         }
     }
 
     /// <summary>Why an existing slot cannot be resumed (its history has a gap or is not what Kafka holds), or null.</summary>
-    private static string? ReplaceReason(SlotInfo slot, CompletedSnapshot? completed, int partitions)
+    private static string? ReplaceReason(SlotInfo slot, CompletedSnapshot? completed, IReadOnlyDictionary<string, int> partitions)
     {
         if (completed is null) return "its initial snapshot never completed (the source stopped during it)";
         if (slot.WalStatus == "lost") return "PostgreSQL invalidated it (max_slot_wal_keep_size)";
-        if (completed.Partitions is { } recorded && recorded != partitions)
-            return $"the topic has {partitions} partitions, the slot's events were keyed for {recorded}: what Kafka holds of it cannot be matched by partition";
+        if (completed.Partitions?.FirstOrDefault(r => partitions.TryGetValue(r.Key, out var now) && now != r.Value) is { Key: not null } changed)
+            return $"{changed.Key} has {partitions[changed.Key]} partitions, the slot's events were keyed for {changed.Value}: " +
+                "what Kafka holds of it cannot be matched by partition";
         if (completed.Confirmed is { } confirmed && slot.ConfirmedFlush is { } flushed && flushed > confirmed)
             return $"the slot is confirmed to {SourceVersion.FormatLsn(flushed)}, beyond the {SourceVersion.FormatLsn(confirmed)} this source confirmed: " +
                 "it was advanced or recreated by someone else, and the changes between are not in Kafka";
@@ -311,11 +380,12 @@ public sealed class CdcWorker(
     }
 
     /// <summary>
-    /// Every Source:StatusInterval: renews the lease, records the position Kafka has acknowledged up to (for this slot
-    /// only: if its record is gone, another source replaced the slot and this session ends), then tells PostgreSQL.
+    /// Every Source:StatusInterval: renews the lease, records the position Kafka has acknowledged up to (and the
+    /// incremental snapshots' chunks before it), for this slot only (if its record is gone, another source replaced the
+    /// slot and this session ends), then tells PostgreSQL.
     /// </summary>
-    private async Task StatusAsync(SourceLeadership leader, SnapshotState state, LogicalReplicationConnection replication, FlushTracker tracker,
-        ulong slotPoint, int partitions, CancellationToken ct)
+    private async Task StatusAsync(SourceLeadership leader, SnapshotState state, TableStates tableStates, IncrementalSnapshots snapshots,
+        LogicalReplicationConnection replication, FlushTracker tracker, ulong slotPoint, IReadOnlyDictionary<string, int> partitions, CancellationToken ct)
     {
         using var timer = new PeriodicTimer(_options.StatusInterval);
         ulong told = 0;
@@ -324,32 +394,12 @@ public sealed class CdcWorker(
             await leader.RenewAsync(ct);
             var confirmed = tracker.Confirmed;
             if (confirmed <= told) continue;
+            await snapshots.RecordAsync(tableStates, confirmed, ct);
             if (!await state.SaveConfirmedAsync(leader, slotPoint, confirmed, partitions, ct))
                 throw new IOException($"the state of slot {_options.SlotName} was replaced by another source; this session ends");
             replication.SetReplicationStatus(new NpgsqlLogSequenceNumber(confirmed));
             told = confirmed;
         }
-    }
-
-    /// <summary>The source captures a table; it does not create one: until it exists, it waits (and /health says so).</summary>
-    private async Task WaitForTableAsync(CancellationToken ct)
-    {
-        var logged = false;
-        while (true)
-        {
-            await using (var conn = await db.OpenConnectionAsync(ct))
-            {
-                if (await TableCatalog.ResolveAsync(conn, _options.Table, ct) is not null) break;
-            }
-            if (!logged)
-            {
-                logger.LogWarning("Table {Table} does not exist yet: waiting for it to be created", _options.Table);
-                health.Report("table", HealthStatus.Degraded, $"table {_options.Table} (Source:Table) does not exist yet; it is captured as soon as it is created");
-                logged = true;
-            }
-            await Task.Delay(TimeSpan.FromSeconds(1), ct);
-        }
-        health.Clear("table");
     }
 
     private TableRows Rows() => new(_types, _options.TraceParentColumn, (table, column, what) =>
@@ -358,7 +408,7 @@ public sealed class CdcWorker(
         logger.LogWarning("{Table}.{Column}: a value ({What}) has no representation in the event's field type; sent as null", table, column, what);
     });
 
-    private void ReportUnsupported(RowDecoder decoder)
+    private void ReportRelations(RowDecoder decoder)
     {
         var unsupported = decoder.Unsupported;
         if (unsupported.Count == 0) health.Clear("unsupported-columns");
@@ -366,29 +416,46 @@ public sealed class CdcWorker(
             health.Report("unsupported-columns", HealthStatus.Healthy,
                 "columns left out of the events (their type is not carried; docs/events.md, type mapping): " +
                 string.Join("; ", unsupported.Select(t => $"{t.Key}: {string.Join(", ", t.Value)}")));
+        if (decoder.Ignored.Count == 0) health.Clear("ignored-tables");
+        else
+            health.Report("ignored-tables", HealthStatus.Healthy,
+                $"the slot streams changes of {string.Join(", ", decoder.Ignored.Order())}, which are not in Pipeline:Tables: not published " +
+                $"({decoder.IgnoredChanges} changes skipped so far). Someone added them to publication {_options.PublicationName}; to capture them, list them.");
     }
 
     /// <summary>
-    /// Every Source:HeartbeatInterval: a heartbeat into the log, the slot's retained WAL for the metric, and a summary
-    /// line. A failure here means the leader connection is gone: the session ends.
+    /// Every Source:HeartbeatInterval: a heartbeat into the log, the slot's retained WAL for the metric, a look for listed
+    /// tables created since (captured at once, their rows by an incremental snapshot), and a summary line. A failure
+    /// here means the leader connection is gone: the session ends.
     /// </summary>
-    private async Task HeartbeatAsync(SourceLeadership leader, ChangePublisher publisher, FlushTracker tracker, CancellationToken ct)
+    private async Task HeartbeatAsync(SourceLeadership leader, CdcSetup setup, CaptureSet capture, TableStates tableStates,
+        Dictionary<string, TableState> states, IncrementalSnapshots snapshots, ChangePublisher publisher, FlushTracker tracker, CancellationToken ct)
     {
         using var timer = new PeriodicTimer(_options.HeartbeatInterval);
         var summary = Stopwatch.StartNew();
         long lastAcked = 0;
+        var firstTick = true; // the first summary at once: the slot's state is worth seeing right after a start
         while (await timer.WaitForNextTickAsync(ct))
         {
             await leader.EmitHeartbeatAsync(ct);
             var slot = await ReplicationSlotStatus.ReadAsync(db, _options.SlotName, ct);
             CdcTelemetry.ReportSlot(slot);
-            if (summary.Elapsed >= TimeSpan.FromSeconds(10))
+            if (capture.Tables.Any(t => !t.Exists))
             {
+                await using (var conn = await db.OpenConnectionAsync(ct)) await capture.RefreshAsync(conn, ct);
+                foreach (var keyless in capture.Tables.Where(t => t.Exists && t.KeyProblem is not null))
+                    health.Report($"table {keyless.Listed}", HealthStatus.Unhealthy, keyless.KeyProblem!);
+                ReportMissing(capture);
+                foreach (var added in await SyncPublicationAsync(leader, setup, capture, tableStates, states, ct)) snapshots.Enqueue(added);
+            }
+            if (firstTick || summary.Elapsed >= TimeSpan.FromSeconds(10))
+            {
+                firstTick = false;
                 var acked = publisher.Acked;
                 logger.LogInformation(
-                    "Published {Acked} changes to {Topic} ({Rate:F0}/s), skipped {Skipped} already in Kafka; confirmed {Confirmed}; slot {Slot} retains {Retained} bytes of WAL",
-                    acked, _options.Topic, (acked - lastAcked) / summary.Elapsed.TotalSeconds, publisher.Skipped,
-                    SourceVersion.FormatLsn(tracker.Confirmed), _options.SlotName, slot?.RetainedWalBytes);
+                    "Published {Acked} changes ({Rate:F0}/s), skipped {Skipped} already in Kafka; confirmed {Confirmed}; {Snapshots} incremental snapshots to go; slot {Slot} retains {Retained} bytes of WAL",
+                    acked, (acked - lastAcked) / summary.Elapsed.TotalSeconds, publisher.Skipped,
+                    SourceVersion.FormatLsn(tracker.Confirmed), snapshots.Pending, _options.SlotName, slot?.RetainedWalBytes);
                 lastAcked = acked;
                 summary.Restart();
             }

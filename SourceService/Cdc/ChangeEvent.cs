@@ -8,6 +8,7 @@ namespace KafkaPipeline.SourceService.Cdc;
 /// (<see cref="ChangeHeaders"/>) plus the row's trace context.
 /// </summary>
 public sealed record ChangeEvent(
+    string Topic,
     byte[] Key,
     string Op,
     byte[]? Value,

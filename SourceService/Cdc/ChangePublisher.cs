@@ -8,9 +8,10 @@ namespace KafkaPipeline.SourceService.Cdc;
 /// <summary>
 /// Sends change events to their murmur2(key) partition as they come, without waiting for each other: the
 /// <see cref="FlushTracker"/> learns of every ack, and the idempotent producer keeps each partition in send order.
-/// Events a partition already holds (per <see cref="ChangeTail"/>, after a crash) are skipped.
+/// Events a partition already holds (per <see cref="ChangeTail"/>, after a crash) are skipped. Each event goes to its
+/// table's topic.
 /// </summary>
-public sealed class ChangePublisher(SourceKafka kafka, string topic, int partitionCount, FlushTracker tracker)
+public sealed class ChangePublisher(SourceKafka kafka, IReadOnlyDictionary<string, int> partitions, FlushTracker tracker)
 {
     private static readonly KeyValuePair<string, object?> s_service = new("service", "source");
     private readonly ChangeHeaderWriter _headers = new();
@@ -30,8 +31,9 @@ public sealed class ChangePublisher(SourceKafka kafka, string topic, int partiti
     public void Publish(ChangeEvent change, FlushTracker.Transaction tx)
     {
         var key = change.Key;
-        var partition = Murmur2Partitioner.Partition(key, partitionCount);
-        if (Tail?.Holds(partition, change.Position) == true)
+        var topic = change.Topic;
+        var partition = Murmur2Partitioner.Partition(key, partitions[topic]);
+        if (Tail?.Holds(topic, partition, change.Position) == true)
         {
             Skipped++;
             return;

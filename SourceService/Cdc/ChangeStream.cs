@@ -11,7 +11,8 @@ namespace KafkaPipeline.SourceService.Cdc;
 /// its transaction's commit LSN, time and id (known from BEGIN); a COMMIT or a non-transactional logical message (the
 /// heartbeat) marks how far the log may be confirmed once Kafka acknowledged everything before it.
 /// </summary>
-public sealed class ChangeStream(RowDecoder decoder, ChangePublisher publisher, FlushTracker tracker) : IDisposable
+public sealed class ChangeStream(RowDecoder decoder, ChangePublisher publisher, FlushTracker tracker, IncrementalSnapshots? snapshots = null)
+    : IDisposable
 {
     private readonly ChangeEventWriter _writer = new();
     private FlushTracker.Transaction? _tx;
@@ -64,6 +65,11 @@ public sealed class ChangeStream(RowDecoder decoder, ChangePublisher publisher, 
                 break;
             case LogicalDecodingMessage { Flags: 0 } marker when _tx is null:
                 // Non-transactional (ours or anyone's): every transaction that committed before it has been sent.
+                if (snapshots is not null && marker.Prefix.StartsWith(IncrementalSnapshots.Prefix, StringComparison.Ordinal))
+                {
+                    var content = System.Text.Encoding.UTF8.GetString(await ReadAllAsync(marker.Data, ct));
+                    snapshots.OnWatermark(marker.Prefix, content, (ulong)marker.MessageLsn, DateTime.UtcNow);
+                }
                 tracker.Mark((ulong)marker.MessageLsn);
                 break;
         }
@@ -72,18 +78,30 @@ public sealed class ChangeStream(RowDecoder decoder, ChangePublisher publisher, 
     private static byte[] Key(DecodedRow row) => EventKeys.Key(row.Table.Schema, row.Values)
         ?? throw new InvalidOperationException($"a change of {row.Table.Table} has no key: the table needs a primary key or a replica identity index");
 
+    private static async Task<byte[]> ReadAllAsync(Stream data, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        await data.CopyToAsync(buffer, ct);
+        return buffer.ToArray();
+    }
+
     private void Publish(string op, DecodedRow row, NpgsqlLogSequenceNumber changeLsn)
     {
         var schema = row.Table.Schema;
-        publisher.Publish(new ChangeEvent(Key(row), op, _writer.Value(schema, row.Values, row.Unchanged), row.TraceParent,
+        var key = Key(row);
+        snapshots?.OnChange(row.Table.Table, key);
+        publisher.Publish(new ChangeEvent(row.Table.Topic, key, op, _writer.Value(schema, row.Values, row.Unchanged), row.TraceParent,
                 new SourceVersion(_commitLsn, (ulong)changeLsn), _index++, _commitTime, row.Table.Table, _txId, row.UnchangedColumns),
             _tx ?? throw new InvalidOperationException("a change arrived outside a transaction"));
     }
 
-    private void Delete(CapturedTable table, byte[] key, NpgsqlLogSequenceNumber changeLsn) =>
-        publisher.Publish(new ChangeEvent(key, ChangeOp.Delete, null, null, new SourceVersion(_commitLsn, (ulong)changeLsn), _index++,
+    private void Delete(CapturedTable table, byte[] key, NpgsqlLogSequenceNumber changeLsn)
+    {
+        snapshots?.OnChange(table.Table, key);
+        publisher.Publish(new ChangeEvent(table.Topic, key, ChangeOp.Delete, null, null, new SourceVersion(_commitLsn, (ulong)changeLsn), _index++,
                 _commitTime, table.Table, _txId),
             _tx ?? throw new InvalidOperationException("a change arrived outside a transaction"));
+    }
 
     public void Dispose() => _writer.Dispose();
 }

@@ -29,13 +29,13 @@ public readonly record struct StreamPosition(ulong CommitLsn, long Index) : ICom
 /// </summary>
 public sealed class ChangeTail
 {
-    private readonly IReadOnlyDictionary<int, StreamPosition> _last;
+    private readonly IReadOnlyDictionary<(string Topic, int Partition), StreamPosition> _last;
 
-    private ChangeTail(IReadOnlyDictionary<int, StreamPosition> last) => _last = last;
+    private ChangeTail(IReadOnlyDictionary<(string Topic, int Partition), StreamPosition> last) => _last = last;
 
-    public IReadOnlyDictionary<int, StreamPosition> Last => _last;
+    public IReadOnlyDictionary<(string Topic, int Partition), StreamPosition> Last => _last;
 
-    public bool Holds(int partition, StreamPosition position) => _last.TryGetValue(partition, out var last) && position <= last;
+    public bool Holds(string topic, int partition, StreamPosition position) => _last.TryGetValue((topic, partition), out var last) && position <= last;
 
     /// <summary>
     /// The stream position of a change event that came from the slot's stream, or null for anything else: polling
@@ -52,28 +52,31 @@ public sealed class ChangeTail
             : null;
     }
 
-    public static ChangeTail Read(KafkaClients kafka, string topic, int partitions, SourceEpoch epoch, TimeSpan timeout)
+    public static ChangeTail Read(KafkaClients kafka, IReadOnlyDictionary<string, int> topics, SourceEpoch epoch, TimeSpan timeout)
     {
         using var consumer = kafka.Consumer<byte[]?, byte[]?>(groupId: "source-tail-reader", clientId: "source-tail-reader").Build();
-        var last = new Dictionary<int, StreamPosition>();
-        for (var p = 0; p < partitions; p++)
+        var last = new Dictionary<(string, int), StreamPosition>();
+        foreach (var (topic, partitions) in topics)
         {
-            var tp = new TopicPartition(topic, p);
-            var marks = consumer.QueryWatermarkOffsets(tp, timeout);
-            if (marks.High <= marks.Low) continue;
-            // A few messages back: one written by someone else at the very end must not hide the tail.
-            consumer.Assign(new TopicPartitionOffset(tp, Math.Max(marks.Low.Value, marks.High.Value - 50)));
-            var deadline = DateTime.UtcNow + timeout;
-            while (true)
+            for (var p = 0; p < partitions; p++)
             {
-                if (DateTime.UtcNow > deadline) throw new TimeoutException($"could not read the tail of {topic} partition {p} within {timeout}");
-                var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
-                if (result is null || result.IsPartitionEOF) continue;
-                if (StreamedPosition(result.Message.Headers, epoch) is { } position && (!last.TryGetValue(p, out var seen) || position > seen))
-                    last[p] = position;
-                if (result.Offset.Value >= marks.High.Value - 1) break;
+                var tp = new TopicPartition(topic, p);
+                var marks = consumer.QueryWatermarkOffsets(tp, timeout);
+                if (marks.High <= marks.Low) continue;
+                // A few messages back: one written by someone else at the very end must not hide the tail.
+                consumer.Assign(new TopicPartitionOffset(tp, Math.Max(marks.Low.Value, marks.High.Value - 50)));
+                var deadline = DateTime.UtcNow + timeout;
+                while (true)
+                {
+                    if (DateTime.UtcNow > deadline) throw new TimeoutException($"could not read the tail of {topic} partition {p} within {timeout}");
+                    var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
+                    if (result is null || result.IsPartitionEOF) continue;
+                    if (StreamedPosition(result.Message.Headers, epoch) is { } position && (!last.TryGetValue((topic, p), out var seen) || position > seen))
+                        last[(topic, p)] = position;
+                    if (result.Offset.Value >= marks.High.Value - 1) break;
+                }
+                consumer.Unassign();
             }
-            consumer.Unassign();
         }
         return new ChangeTail(last);
     }

@@ -9,11 +9,11 @@ using NpgsqlTypes;
 namespace KafkaPipeline.SourceService.Cdc;
 
 /// <summary>
-/// The initial load of a new slot: the table exactly as of the slot's consistent point, read on a second connection
+/// The initial load of a new slot: each captured table exactly as of the slot's consistent point, read on a second connection
 /// inside the snapshot the slot exported, published as op "r" with the consistent point as commit LSN. Every change
 /// committed after that point comes from the slot, every one before it is in the snapshot: no gap, no overlap.
 /// </summary>
-public sealed partial class InitialSnapshot(string connectionString, SourceOptions options, TableRows rows, ILogger logger)
+public sealed partial class InitialSnapshot(string connectionString, TableRows rows, ILogger logger)
 {
     [GeneratedRegex(@"\A[0-9A-F]+-[0-9A-F]+(-[0-9]+)?\z")]
     private static partial Regex SnapshotName();
@@ -42,53 +42,58 @@ public sealed partial class InitialSnapshot(string connectionString, SourceOptio
     }
 
     /// <summary>
-    /// Publishes every row of the snapshot. With <paramref name="topicState"/> (the topic was not empty), rows the topic
-    /// already holds unchanged are not sent again, and keys it holds that the table no longer has get a tombstone.
-    /// Returns once Kafka acknowledged everything.
+    /// Publishes every row of each table as of the snapshot, to its topic. With a topic's state (the topic was not empty),
+    /// rows it already holds unchanged are not sent again, and keys it holds that the table no longer has get a
+    /// tombstone. Returns once Kafka acknowledged everything.
     /// </summary>
-    public async Task<long> PublishAsync(NpgsqlConnection snapshot, ulong consistentPoint, Dictionary<string, UInt128>? topicState,
-        ChangePublisher publisher, FlushTracker tracker, CancellationToken ct)
+    public async Task<long> PublishAsync(NpgsqlConnection snapshot, ulong consistentPoint, IReadOnlyList<CapturedTableInfo> tables,
+        IReadOnlyDictionary<string, Dictionary<string, UInt128>?> topicStates, ChangePublisher publisher, FlushTracker tracker, CancellationToken ct)
     {
         DateTime snapshotTime;
         await using (var now = new NpgsqlCommand("SELECT now()", snapshot))
         {
             snapshotTime = (DateTime)(await now.ExecuteScalarAsync(ct))!;
         }
-        var (schema, name) = await TableCatalog.ResolveAsync(snapshot, options.Table, ct)
-            ?? throw new InvalidOperationException($"table {options.Table} does not exist");
-        var table = await rows.DescribeAsync(snapshot, schema, name, ct);
-        var columns = await TableCatalog.ColumnsAsync(snapshot, schema, name, ct);
-        var query = $"SELECT {TableRows.SelectList(table, columns)} FROM {TableRows.QuoteName(schema)}.{TableRows.QuoteName(name)}";
         var version = new SourceVersion(consistentPoint, 0);
         var tx = tracker.Begin();
-        long index = 0, unchanged = 0;
-        await Task.Run(() =>
+        long index = 0, total = 0;
+        foreach (var info in tables)
         {
-            using var writer = new ChangeEventWriter();
-            foreach (var (row, _) in rows.Read(snapshot, table, query, 0, ct))
+            var table = await rows.DescribeAsync(snapshot, info.Schema!, info.Listed.Name, info.Topic, ct);
+            var columns = await TableCatalog.ColumnsAsync(snapshot, info.Schema!, info.Listed.Name, ct);
+            var query = $"SELECT {TableRows.SelectList(table, columns)} FROM {TableRows.QuoteName(info.Schema!)}.{TableRows.QuoteName(info.Listed.Name)}";
+            var topicState = topicStates.GetValueOrDefault(info.Topic);
+            long published = 0, unchanged = 0, tombstones = 0;
+            await Task.Run(() =>
             {
-                var key = EventKeys.Key(table.Schema, row.Values)
-                    ?? throw new InvalidOperationException($"{table.Table} has no key: it needs a primary key or a replica identity index");
-                var value = writer.Value(table.Schema, row.Values);
-                if (topicState is not null && topicState.Remove(Encoding.UTF8.GetString(key), out var held) && held == TopicState.Hash(value))
+                using var writer = new ChangeEventWriter();
+                foreach (var (row, _) in rows.Read(snapshot, table, query, 0, ct))
                 {
-                    unchanged++;
-                    continue;
+                    var key = EventKeys.Key(table.Schema, row.Values)
+                        ?? throw new InvalidOperationException($"{table.Table} has no key: it needs a primary key or a replica identity index");
+                    var value = writer.Value(table.Schema, row.Values);
+                    if (topicState is not null && topicState.Remove(Encoding.UTF8.GetString(key), out var held) && held == TopicState.Hash(value))
+                    {
+                        unchanged++;
+                        continue;
+                    }
+                    publisher.Publish(new ChangeEvent(info.Topic, key, ChangeOp.Read, value, row.TraceParent, version, index++, snapshotTime, table.Table), tx);
+                    published++;
                 }
-                publisher.Publish(new ChangeEvent(key, ChangeOp.Read, value, row.TraceParent, version, index++, snapshotTime, table.Table), tx);
+            }, ct);
+            foreach (var gone in topicState?.Keys ?? Enumerable.Empty<string>())
+            {
+                publisher.Publish(new ChangeEvent(info.Topic, Encoding.UTF8.GetBytes(gone), ChangeOp.Delete, null, null, version, index++, snapshotTime, table.Table), tx);
+                tombstones++;
             }
-        }, ct);
-        long tombstones = 0;
-        foreach (var gone in topicState?.Keys ?? Enumerable.Empty<string>())
-        {
-            publisher.Publish(new ChangeEvent(Encoding.UTF8.GetBytes(gone), ChangeOp.Delete, null, null, version, index++, snapshotTime, table.Table), tx);
-            tombstones++;
+            total += published + tombstones;
+            logger.LogInformation(
+                "Initial snapshot at {Lsn} of {Table}: {Rows} rows published to {Topic}, {Unchanged} already in the topic unchanged, {Tombstones} tombstones for keys the table no longer has",
+                SourceVersion.FormatLsn(consistentPoint), table.Table, published, info.Topic, unchanged, tombstones);
         }
         tracker.Close(tx, consistentPoint);
         await tracker.WaitForAsync(consistentPoint, ct);
-        logger.LogInformation(
-            "Initial snapshot at {Lsn} of {Table} in Kafka: {Rows} rows published, {Unchanged} already in the topic unchanged, {Tombstones} tombstones for keys the table no longer has",
-            SourceVersion.FormatLsn(consistentPoint), table.Table, index - tombstones, unchanged, tombstones);
-        return index;
+        logger.LogInformation("Initial snapshot at {Lsn} in Kafka: {Events} events of {Tables} tables", SourceVersion.FormatLsn(consistentPoint), total, tables.Count);
+        return total;
     }
 }

@@ -12,10 +12,10 @@ namespace KafkaPipeline.SourceService.Cdc;
 /// and pgoutput tuples read into rows of them. Large values an update did not change are never read from the table as
 /// it is now: with REPLICA IDENTITY FULL they come from the old row, otherwise the event marks them unchanged.
 /// </summary>
-public sealed class RowDecoder(NpgsqlDataSource db, PgTypeCatalog types, SourceOptions options, ILogger logger)
+public sealed class RowDecoder(NpgsqlDataSource db, PgTypeCatalog types, CaptureSet capture, SourceOptions options, ILogger logger)
 {
     private readonly Dictionary<uint, CapturedTable> _tables = [];
-    private readonly HashSet<uint> _ignored = [];
+    private readonly Dictionary<uint, string> _ignored = [];
     private readonly RowBuilder _builder = new((table, column, what) =>
     {
         CdcTelemetry.Unrepresentable.Add(1);
@@ -26,16 +26,30 @@ public sealed class RowDecoder(NpgsqlDataSource db, PgTypeCatalog types, SourceO
     public IReadOnlyDictionary<string, IReadOnlyList<string>> Unsupported =>
         _tables.Values.Where(t => t.Unsupported.Count > 0).GroupBy(t => t.Table).ToDictionary(g => g.Key, g => g.Last().Unsupported);
 
-    /// <summary>The table a relation is captured as, or null when it is not a table the source captures.</summary>
-    public CapturedTable? TableOf(RelationMessage relation) => _tables.GetValueOrDefault(relation.RelationId);
+    /// <summary>Relations the slot streams that are not captured (added to the publication by hand, a partition child).</summary>
+    public IReadOnlyCollection<string> Ignored => _ignored.Values;
+
+    /// <summary>Changes of relations that are not captured, skipped.</summary>
+    public long IgnoredChanges { get; private set; }
+
+    /// <summary>The table a relation is captured as, or null when it is not a table the source captures (counted).</summary>
+    public CapturedTable? TableOf(RelationMessage relation)
+    {
+        if (_tables.TryGetValue(relation.RelationId, out var table)) return table;
+        IgnoredChanges++;
+        CdcTelemetry.IgnoredChanges.Add(1);
+        return null;
+    }
 
     public async Task OnRelationAsync(RelationMessage relation, CancellationToken ct)
     {
         var name = $"{relation.Namespace}.{relation.RelationName}";
-        if (relation.RelationName != options.Table)
+        var captured = capture.Find(relation.Namespace, relation.RelationName);
+        if (captured is null || captured.KeyProblem is not null)
         {
-            if (_ignored.Add(relation.RelationId))
-                logger.LogWarning("The slot streams changes of {Table}, which the source does not capture: they are not published", name);
+            if (_ignored.TryAdd(relation.RelationId, name))
+                logger.LogWarning("The slot streams changes of {Table}, which is not in Pipeline:Tables (added to the publication by hand, or a partition): " +
+                    "they are not published", name);
             _tables.Remove(relation.RelationId);
             return;
         }
@@ -46,7 +60,7 @@ public sealed class RowDecoder(NpgsqlDataSource db, PgTypeCatalog types, SourceO
         {
             details = await TableCatalog.DetailsAsync(conn, relation.Namespace, relation.RelationName, ct);
         }
-        var table = CapturedTable.Build(name, columns, resolved, details, options.TraceParentColumn);
+        var table = CapturedTable.Build(name, captured.Topic, columns, resolved, details, options.TraceParentColumn);
         var previous = _tables.GetValueOrDefault(relation.RelationId);
         if (previous is not null && previous.Schema.Json.AsSpan().SequenceEqual(table.Schema.Json)) return; // same version: keep its identity
         _tables[relation.RelationId] = table;

@@ -1,4 +1,7 @@
 using System.Text;
+using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
+using Microsoft.Extensions.DependencyInjection;
 using KafkaPipeline.Shared;
 using MySqlConnector;
 using Npgsql;
@@ -35,7 +38,14 @@ public sealed class LocalRuntimeEndToEndTests
             foreach (var id in users.Keys) Assert.Contains($"\"id\":{id},", lake, StringComparison.Ordinal);
 
             // The Dashboard, a resource like the others, serves its page and counts the customers Kafka carries.
-            using var dashboard = pipeline.App.CreateHttpClient("dashboard");
+            // Behind its login: the browser token the AppHost generated opens it (a cookie), as the login link does.
+            var token = pipeline.App.Services.GetRequiredService<DistributedApplicationModel>().Resources.OfType<ParameterResource>()
+                .Single(p => p.Name == "dashboard-token");
+            using var dashboard = new HttpClient(new HttpClientHandler { CookieContainer = new System.Net.CookieContainer() })
+            {
+                BaseAddress = pipeline.App.GetEndpoint("dashboard", "http"),
+            };
+            using (var login = await dashboard.GetAsync($"/login?t={Uri.EscapeDataString((await token.GetValueAsync(ct))!)}", ct)) login.EnsureSuccessStatusCode();
             Assert.Contains("data-testid=\"customer-count\"", await dashboard.GetStringAsync("/", ct), StringComparison.Ordinal);
             await Eventually(async () =>
             {

@@ -53,7 +53,8 @@ public sealed class RuntimeModelTests
             AppHostModel.AssertWaitsUntilHealthy(project, store);
         }
         // No USERSDB_HOST, KAFKA_PORT, services__... : WithReference injects only the connection string.
-        var allowed = new HashSet<string>(connectionStrings) { "Protection__Key" };
+        // KAFKAPIPELINE_RUN: the run id by which the AppHost finds a service whose launcher died (ServiceReaper).
+        var allowed = new HashSet<string>(connectionStrings) { "Protection__Key", "KAFKAPIPELINE_RUN" };
         if (service == "dashboard") allowed.UnionWith(["Dashboard__BrowserToken", "Dashboard__WallToken"]); // its login
         var stray = env.Keys.Where(k => !allowed.Contains(k) && !k.StartsWith("OTEL_", StringComparison.Ordinal)
             && !k.StartsWith("ASPNETCORE_", StringComparison.Ordinal) && !k.StartsWith("DOTNET_", StringComparison.Ordinal)

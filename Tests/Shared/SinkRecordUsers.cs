@@ -29,7 +29,7 @@ internal static class TestRecords
             new ChangeSource(null, null, default, version, null, null, time));
 }
 
-/// <summary>The user id of a lake line (its "id" field).</summary>
+/// <summary>The user id of a lake line: its key ("__key", in every line, deletes included).</summary>
 internal static class LakeLineIds
 {
     public static long Of(string line) => Of(System.Text.Encoding.UTF8.GetBytes(line));
@@ -37,6 +37,13 @@ internal static class LakeLineIds
     public static long Of(byte[] line)
     {
         using var doc = System.Text.Json.JsonDocument.Parse(line);
-        return doc.RootElement.GetProperty("id").GetInt64();
+        return long.Parse(doc.RootElement.GetProperty("__key").GetString()!, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>True for a delete's line ("__deleted": "true").</summary>
+    public static bool IsDelete(string line)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(line);
+        return doc.RootElement.TryGetProperty("__deleted", out var d) && d.GetString() == "true";
     }
 }

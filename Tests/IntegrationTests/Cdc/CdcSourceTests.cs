@@ -93,7 +93,7 @@ public sealed class CdcSourceTests(ITestOutputHelper output)
         await h.WaitForGeneratorAsync(Patience);
 
         var source = h.Start(PipelineHarness.Source, FastHeartbeat);
-        await source.WaitForOutputAsync("publishing the table's snapshot", Patience);
+        await source.WaitForOutputAsync("publishing the snapshot of", Patience);
         await WaitUntilAsync("part of the snapshot in Kafka", async () => await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic) > 0,
             Patience, async () => $"{await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic)} messages", TimeSpan.FromMilliseconds(20));
         await h.KillAsync(PipelineHarness.Source);
@@ -257,7 +257,7 @@ public sealed class CdcSourceTests(ITestOutputHelper output)
         await CdcConvergence.WaitForSourceAsync(h);
         await h.KillAsync(PipelineHarness.Source);
         // As if the slot's events had been keyed for another partition count (the topic was given more partitions).
-        await ExecuteAsync(h.Postgres, "UPDATE kafka_pipeline_cdc_state SET partitions = 3; UPDATE users SET job = 'after' WHERE id <= 20");
+        await ExecuteAsync(h.Postgres, "UPDATE kafka_pipeline_cdc_state SET topic_partitions = 'P_USERS=3'; UPDATE users SET job = 'after' WHERE id <= 20");
         var restarted = h.Restart(PipelineHarness.Source);
         await restarted.WaitForOutputAsync("cannot be matched by partition", Patience);
         await CdcConvergence.WaitForSourceAsync(h);

@@ -20,7 +20,7 @@ public sealed class SourceEventTests(ITestOutputHelper output)
 {
     private const string KindsTopic = "P_KINDS";
     private static readonly (string, string?)[] KindsSource =
-        [("Source:Table", "kinds"), ("Source:HeartbeatInterval", "00:00:01")];
+        [("Pipeline:Tables", "kinds"), ("Source:HeartbeatInterval", "00:00:01")];
 
     private const string KindsTable = """
         CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');

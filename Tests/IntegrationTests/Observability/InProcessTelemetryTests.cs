@@ -92,7 +92,7 @@ public sealed class InProcessTelemetryTests
             Assert.Equal(publish.SpanId, write.ParentSpanId);
             var put = Assert.Single(trace, s => s.OperationName == "s3 put");
             Assert.Equal(publish.SpanId, put.ParentSpanId);
-            Assert.NotNull(publish.GetTagItem("user.id"));
+            Assert.NotNull(publish.GetTagItem("messaging.kafka.message.key"));
         }
 
         // Metrics: counts that must match what happened, and a latency that is positive and below the test's wait.

@@ -103,18 +103,33 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
         h.StartSource("TimestampIncrementing");
         h.StartGenerator(totalCount: 10_000, ratePerSecond: 2_500, maxBatchSize: 1_000);
 
-        // Written by someone else into the pipeline's topic: not JSON, and JSON that is no valid user (id 0).
+        // Written by someone else into the pipeline's topic (what users put there with kcat): not JSON, truncated JSON, a
+        // lone surrogate, an impossible date, JSON null, a number where an id is, flat JSON without a schema, a 900 kB
+        // value, an empty value, a payload that is null, an envelope with a member too many; each under a key that is no
+        // user id.
+        var user = UsersEvents.Value(new UserRecord { Id = 1, Name = "x", UpdatedAt = DateTime.UtcNow, CreatedAt = DateTime.UtcNow });
+        var text = Encoding.UTF8.GetString(user);
         byte[][] bad =
         [
             Encoding.UTF8.GetBytes("this is not JSON {"),
+            user[..(user.Length / 2)],
+            Encoding.UTF8.GetBytes(text.Replace("\"name\":\"x\"", "\"name\":\"\\ud800\"", StringComparison.Ordinal)),
+            Encoding.UTF8.GetBytes(text.Replace("\"created_at\":\"", "\"created_at\":\"2026-02-30T25:61:00Z\",\"x_\":\"", StringComparison.Ordinal)),
+            "null"u8.ToArray(),
+            Encoding.UTF8.GetBytes(text.Replace("\"id\":1,", "\"id\":1.5,", StringComparison.Ordinal)),
             Encoding.UTF8.GetBytes("""{"id":0,"name":"nobody","updated_at":"2024-01-01T00:00:00.000000Z"}"""),
+            Encoding.UTF8.GetBytes("{\"junk\":\"" + new string('z', 900_000) + "\"}"),
+            [],
+            Encoding.UTF8.GetBytes(text[..text.IndexOf("\"payload\":", StringComparison.Ordinal)] + "\"payload\":null}"),
+            Encoding.UTF8.GetBytes(text[..^1] + ",\"extra\":1}"),
+            user,
         ];
         var foreign = new HashSet<(int, long)>();
         using var producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig { BootstrapServers = h.Bootstrap, Acks = Acks.All })
             .SetLogHandler((_, _) => { }).Build();
         async Task ProduceBad(int i)
         {
-            var r = await producer.ProduceAsync(new TopicPartition(PipelineHarness.Topic, i),
+            var r = await producer.ProduceAsync(new TopicPartition(PipelineHarness.Topic, i % PipelineHarness.Partitions),
                 new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes("bad-" + i), Value = bad[i] });
             foreign.Add((r.Partition.Value, r.Offset.Value));
             h.Log($"malformed message {i} at partition {r.Partition.Value} offset {r.Offset.Value}");
@@ -123,16 +138,16 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
         // One mid-flow, between good records; one after the flow, so it is the last message of its partition (the S3
         // sink then has no object to put it in and must still get past it).
         await WaitForSinksToCommit(h, 2_000);
-        await ProduceBad(0);
+        for (var i = 0; i < bad.Length - 1; i++) await ProduceBad(i);
         await h.WaitForGeneratorAsync(Patience);
         await WaitForTopicAsync(h, foreign);
-        await ProduceBad(1);
+        await ProduceBad(bad.Length - 1); // 11 % 4 = partition 3
 
         var (pg, topic) = await AssertWholePipelineAsync(h, foreign);
         Assert.Equal(10_000, pg.Count);
         Assert.Equal(10_000 + bad.Length, topic.Count);
-        var last = topic.Where(m => m.Partition == 1).MaxBy(m => m.Offset)!;
-        Assert.True(foreign.Contains((1, last.Offset)), "the second malformed message is not the last of partition 1");
+        var last = topic.Where(m => m.Partition == 3).MaxBy(m => m.Offset)!;
+        Assert.True(foreign.Contains((3, last.Offset)), "the last malformed message is not the last of partition 3");
 
         // Each sink dead-letters each bad message once, with its error and origin in headers, and nothing else.
         List<TopicMessage> dlq = [];
@@ -153,8 +168,13 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
             {
                 // A value that is not JSON may hold private data anywhere: it is sealed (Protection:Key reads it back).
                 var form = Header(m, PipelineHeaders.DlqValueForm);
-                Assert.Equal(form == "sealed" ? original.Value : m.Value, form == "sealed" ? s_protector.Unseal(m.Value) : original.Value);
-                Assert.Equal(original.User is null && original.Value![0] != (byte)'{' ? "sealed" : "as-received", form);
+                var value = original.Value ?? [];
+                var expected = value.Length == 0 ? "as-received"
+                    : !s_protector.TryProtect(value, out var protectedValue) ? "sealed"
+                    : ReferenceEquals(protectedValue, value) ? "as-received" : "fields-protected";
+                Assert.Equal(expected, form);
+                if (form == "sealed") Assert.Equal(value, s_protector.Unseal(m.Value));
+                else if (form == "as-received") Assert.Equal(value, m.Value ?? []);
                 Assert.Equal(original.Key, m.Key);
                 Assert.Equal(PipelineHarness.Topic, Header(m, PipelineHeaders.DlqTopic));
                 Assert.False(string.IsNullOrWhiteSpace(Header(m, PipelineHeaders.DlqError)), "no dlq.error.message header");

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json.Nodes;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Tests;
 
 namespace KafkaPipeline.IntegrationTests.Pipeline;
 
@@ -58,7 +60,8 @@ public static class PipelineAssert
     /// The bucket holds every valid message of the topic exactly once: per partition the objects never overlap, each
     /// starts where the previous one ended (the first at the low watermark, the last ends at the high watermark), and
     /// each object's lines are, in order and byte for byte, the valid values of its offset range with their private
-    /// fields pseudonymised (Protection defaults), a delete marker for a tombstone; invalid ones went to the DLQ instead.
+    /// fields pseudonymised (Protection defaults) and their change metadata (docs/events.md, "Lake lines"), a delete line for a
+    /// tombstone; invalid ones went to the DLQ instead.
     /// The only gaps allowed are runs of invalid messages: the sink writes no object holding nothing.
     /// </summary>
     public static void BucketHoldsTopicExactlyOnce(IReadOnlyList<SinkObject> objects, IReadOnlyList<TopicMessage> messages)
@@ -82,13 +85,13 @@ public static class PipelineAssert
                     $"partition {partition}: {o.Key} starts at {o.StartOffset} but the previous object ended at {expectedStart} " +
                     (o.StartOffset < expectedStart ? "(overlap: records stored twice)" : "(gap: records missing)"));
                 Assert.True(o.EndOffset > o.StartOffset, $"{o.Key}: end-offset {o.EndOffset} is not after its start");
-                var expected = new List<string>();
+                var expected = new List<JsonObject>();
                 for (var offset = o.StartOffset; offset < o.EndOffset; offset++)
                 {
                     Assert.True(atOffset.TryGetValue(offset, out var m), $"{o.Key} covers offset {offset}, beyond the partition's messages");
                     if (Line(m!) is { } line) expected.Add(line);
                 }
-                Assert.True(expected.SequenceEqual(o.Lines, StringComparer.Ordinal),
+                Assert.True(expected.Count == o.Lines.Count && expected.Zip(o.Lines).All(l => ExpectedLakeLines.Matches(l.First, l.Second)),
                     $"{o.Key} (offsets {o.StartOffset}-{o.EndOffset - 1}): {o.Lines.Count} lines differ from the {expected.Count} valid messages of its range; " +
                     $"first difference: {FirstDifference(expected, o.Lines)}");
                 if (o.RecordCount is { } count)
@@ -104,11 +107,11 @@ public static class PipelineAssert
 
     private static readonly FieldProtector s_protector = KafkaPipeline.Tests.TestProtection.Protector;
 
-    /// <summary>The line the S3 sink stores for a message, or null when the message is dead-lettered.</summary>
-    private static string? Line(TopicMessage m) =>
-        m.User is not null ? Encoding.UTF8.GetString(s_protector.Protect(m.Value!))
-        : m.Value is null && long.TryParse(m.KeyText, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0
-            ? $"{{\"id\":{id},\"__deleted\":\"true\"}}" : null;
+    /// <summary>The line the S3 sink stores for a message (<see cref="ExpectedLakeLines"/>), or null when the message is dead-lettered.</summary>
+    private static JsonObject? Line(TopicMessage m) =>
+        m.User is not null || (m.Value is null && long.TryParse(m.KeyText, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0)
+            ? ExpectedLakeLines.Users(m.User, m.KeyText, m.Headers, m.Partition, m.Offset, s_protector)
+            : null;
 
     /// <summary>Moves past invalid (dead-lettered) messages from <paramref name="from"/>, at most up to <paramref name="limit"/>.</summary>
     private static long SkipInvalid(Dictionary<long, TopicMessage> atOffset, long from, long limit)
@@ -117,13 +120,14 @@ public static class PipelineAssert
         return from;
     }
 
-    private static string FirstDifference(IReadOnlyList<string> expected, IReadOnlyList<string> actual)
+    private static string FirstDifference(IReadOnlyList<JsonObject> expected, IReadOnlyList<string> actual)
     {
         for (var i = 0; i < Math.Max(expected.Count, actual.Count); i++)
         {
-            var e = i < expected.Count ? expected[i] : "<none>";
+            if (i < expected.Count && i < actual.Count && ExpectedLakeLines.Matches(expected[i], actual[i])) continue;
+            var e = i < expected.Count ? ExpectedLakeLines.Canonical(expected[i]) : "<none>";
             var a = i < actual.Count ? actual[i] : "<none>";
-            if (e != a) return $"line {i}: expected {e} but stored {a}";
+            return $"line {i}: expected {e} but stored {a}";
         }
         return "none";
     }

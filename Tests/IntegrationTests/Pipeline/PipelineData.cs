@@ -16,17 +16,19 @@ public sealed record TopicMessage(int Partition, long Offset, byte[]? Key, byte[
 {
     private static readonly KafkaPipeline.Shared.Contract.ChangeEventReader s_events = new();
 
-    public UserRecord? User { get; } = TryParse(Value);
+    public UserRecord? User { get; } = TryParse(Key, Value);
 
     public string KeyText => Key is null ? "<null>" : Encoding.UTF8.GetString(Key);
 
     /// <summary>Valid for the sinks: one users change event on one line.</summary>
-    private static UserRecord? TryParse(byte[]? value)
+    private static UserRecord? TryParse(byte[]? key, byte[]? value)
     {
         if (value is null || value.Length == 0 || value.AsSpan().IndexOfAny((byte)'\n', (byte)'\r') >= 0) return null;
         try
         {
-            return UsersEvents.ToUser(s_events.Read(value));
+            var user = UsersEvents.ToUser(s_events.Read(value));
+            // A record whose key is not its id is not one the sinks store (they dead-letter it).
+            return key is not null && Encoding.UTF8.GetString(key) == user.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) ? user : null;
         }
         catch (InvalidRecordException)
         {

@@ -7,6 +7,7 @@ using KafkaPipeline.IntegrationTests.Sinks;
 using KafkaPipeline.S3SinkService;
 using KafkaPipeline.Shared;
 using KafkaPipeline.Shared.Sinks;
+using KafkaPipeline.Tests;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -81,17 +82,26 @@ internal sealed class S3SinkTestKit : IAsyncDisposable
         UpdatedAt = DateTime.UtcNow,
     };
 
-    /// <summary>The line the sink stores for a record: the value with its private fields hashed, or a delete marker.</summary>
-    public static byte[] Line(byte[]? key, byte[]? value) =>
-        value is null ? Encoding.UTF8.GetBytes($"{{\"id\":{Encoding.UTF8.GetString(key!)},\"__deleted\":\"true\"}}") : Protector.Protect(value);
+    /// <summary>
+    /// Produces users change events (a null user: a delete, a tombstone) and returns (partition, offset) -> the line the
+    /// sink must store, in canonical form (<see cref="ExpectedLakeLines"/>).
+    /// </summary>
+    public Dictionary<(int Partition, long Offset), string> Produce(IEnumerable<(byte[] Key, UserRecord? User, Headers? Headers)> messages)
+    {
+        var users = new Dictionary<string, UserRecord>(StringComparer.Ordinal);
+        var produced = messages.Select(m =>
+        {
+            var value = m.User is null ? null : UsersEvents.Value(m.User);
+            if (value is not null) users[Convert.ToBase64String(value)] = m.User!;
+            return (m.Key, value, m.Headers);
+        });
+        return Kafka.Produce(produced).ToDictionary(r => (r.Partition.Value, r.Offset.Value), r => ExpectedLakeLines.Canonical(ExpectedLakeLines.Users(
+            r.Message.Value is null ? null : users[Convert.ToBase64String(r.Message.Value)], Encoding.UTF8.GetString(r.Message.Key!),
+            r.Message.Headers, r.Partition.Value, r.Offset.Value, Protector)));
+    }
 
-    /// <summary>Produces and returns (partition, offset) -> the line the sink must store.</summary>
-    public Dictionary<(int Partition, long Offset), byte[]> Produce(IEnumerable<(byte[] Key, byte[]? Value, Headers? Headers)> messages) =>
-        Kafka.Produce(messages).ToDictionary(r => (r.Partition.Value, r.Offset.Value), r => Line(r.Message.Key, r.Message.Value));
-
-    public Dictionary<(int Partition, long Offset), byte[]> ProduceUsers(long firstId, int count, Func<UserRecord, Headers?>? headers = null) =>
-        Produce(Enumerable.Range(0, count).Select(i => User(firstId + i))
-            .Select(u => (SinkTestKit.Key(u.Id), (byte[]?)UsersEvents.Value(u), headers?.Invoke(u))));
+    public Dictionary<(int Partition, long Offset), string> ProduceUsers(long firstId, int count, Func<UserRecord, Headers?>? headers = null) =>
+        Produce(Enumerable.Range(0, count).Select(i => User(firstId + i)).Select(u => (SinkTestKit.Key(u.Id), (UserRecord?)u, headers?.Invoke(u))));
 
     /// <summary>
     /// Every object under topics/P_USERS/, with metadata and lines. With <paramref name="skipIncomplete"/> an object
@@ -155,10 +165,11 @@ internal sealed class S3SinkTestKit : IAsyncDisposable
 
     /// <summary>
     /// Objects without dead-lettered records: line i of an object is offset start + i. Asserts that every
-    /// (partition, offset) is stored exactly once, byte for byte as expected, that no line holds a clear social security
-    /// number, and that each partition's objects are contiguous (each starts where the previous ended).
+    /// (partition, offset) is stored exactly once as the line expected (fields and metadata, canonical form), that no line
+    /// holds a clear social security number, and that each partition's objects are contiguous (each starts where the
+    /// previous ended).
     /// </summary>
-    public static void AssertExactlyOnce(List<StoredObjectContent> objects, Dictionary<(int Partition, long Offset), byte[]> expected)
+    public static void AssertExactlyOnce(List<StoredObjectContent> objects, Dictionary<(int Partition, long Offset), string> expected)
     {
         var seen = new Dictionary<(int, long), string>();
         foreach (var o in objects)
@@ -170,9 +181,8 @@ internal sealed class S3SinkTestKit : IAsyncDisposable
                 var at = (o.Partition, o.StartOffset + i);
                 Assert.False(seen.TryGetValue(at, out var other), $"partition {at.Item1} offset {at.Item2} is in {o.Key} and in {other}");
                 seen[at] = o.Key;
-                Assert.True(expected.TryGetValue(at, out var value), $"{o.Key} holds offset {at.Item2} that was never produced");
-                Assert.True(value.AsSpan().SequenceEqual(o.Lines[i]),
-                    $"{o.Key} line {i}: {Encoding.UTF8.GetString(o.Lines[i])} != {Encoding.UTF8.GetString(value)}");
+                Assert.True(expected.TryGetValue(at, out var line), $"{o.Key} holds offset {at.Item2} that was never produced");
+                Assert.True(line == ExpectedLakeLines.Canonical(o.Lines[i]), $"{o.Key} line {i}: {Encoding.UTF8.GetString(o.Lines[i])} != {line}");
                 Assert.DoesNotContain("-00-0000", Encoding.UTF8.GetString(o.Lines[i]), StringComparison.Ordinal);
             }
         }

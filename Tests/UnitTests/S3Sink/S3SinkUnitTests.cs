@@ -169,27 +169,3 @@ public sealed class PartitionBufferTests
         Assert.Equal(b.OpenedAt, rest.OpenedAt);
     }
 }
-
-public sealed class LakeLinesTests
-{
-    private static readonly KafkaPipeline.Shared.FieldProtector Protector = new(new KafkaPipeline.Shared.ProtectionOptions());
-
-    private static KafkaPipeline.Shared.Sinks.SinkRecord Record(long id, string? value) => KafkaPipeline.Tests.TestRecords.Create(
-        new Confluent.Kafka.ConsumeResult<byte[]?, byte[]?>
-        {
-            TopicPartitionOffset = new Confluent.Kafka.TopicPartitionOffset("P_USERS", 0, 0),
-            Message = new Confluent.Kafka.Message<byte[]?, byte[]?> { Value = value is null ? null : System.Text.Encoding.UTF8.GetBytes(value) },
-        }, id, value is null ? null : new KafkaPipeline.Shared.UserRecord { Id = id }, default, DateTime.UnixEpoch);
-
-    [Fact]
-    public void A_delete_is_the_key_with_the_deleted_marker_and_a_record_is_its_value_with_the_ssn_hashed()
-    {
-        Assert.Equal("{\"id\":42,\"__deleted\":\"true\"}", System.Text.Encoding.UTF8.GetString(LakeLines.Line(Record(42, null), Protector)!));
-        var line = System.Text.Encoding.UTF8.GetString(LakeLines.Line(Record(7, "{\"id\":7,\"name\":\"Zoë\",\"ssn\":\"123-45-6789\"}"), Protector)!);
-        Assert.Equal("{\"id\":7,\"name\":\"Zoë\",\"ssn\":\"" + Protector.Hash("123-45-6789") + "\"}", line);
-    }
-
-    [Fact]
-    public void A_value_with_a_line_break_has_no_line() =>
-        Assert.Null(LakeLines.Line(Record(7, "{\"id\":7,\n\"ssn\":\"1\"}"), Protector));
-}

@@ -54,6 +54,7 @@ public sealed class SinkRecordReaderTests
     [Theory]
     [InlineData(null, null, "no key")]
     [InlineData("1", "", "empty")]
+    [InlineData(null, "{}", "no key")]
     [InlineData("1", "{ not json", "not valid JSON")]
     [InlineData("1", "{\"id\":1,\"updated_at\":\"2024-01-01T00:00:00Z\"}", "schema")]
     public void What_is_neither_a_user_nor_a_delete_goes_to_the_dead_letter_topic_with_the_reason(string? key, string? value, string reason)
@@ -63,6 +64,46 @@ public sealed class SinkRecordReaderTests
         var e = Assert.Single(errant);
         Assert.Equal("deserialize", e.Stage);
         Assert.Contains(reason, e.Error.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("\"blob\"")]
+    [InlineData("[null]")]
+    [InlineData("[1]")]
+    [InlineData("[\"blob\"")]
+    public void A_header_of_unchanged_columns_that_is_not_a_list_of_names_makes_the_record_errant(string header)
+    {
+        // The placeholder of a bytes field is base64 of its bytes: only the header tells it from a value. Ignoring a
+        // broken header would store those bytes as the column's value.
+        var schema = new KafkaPipeline.Shared.Contract.TableSchema("public.docs", [
+            new KafkaPipeline.Shared.Contract.FieldSchema("id", KafkaPipeline.Shared.Contract.ValueKind.Int32, Optional: false, IsKey: true),
+            new KafkaPipeline.Shared.Contract.FieldSchema("blob", KafkaPipeline.Shared.Contract.ValueKind.Bytes)]);
+        var value = KafkaPipeline.Shared.Contract.ChangeEventWriter.ValueOf(schema, [1, null], new HashSet<int> { 1 });
+        var headers = new Headers { { ChangeHeaders.Unchanged, Encoding.UTF8.GetBytes(header) } };
+        var (records, errant) = _reader.Read([Message("1", value, headers)]);
+        Assert.Empty(records);
+        Assert.Equal("the source.unchanged header is not a JSON array of column names", Assert.Single(errant).Error.Message);
+
+        var named = _reader.Read(Message("1", value, new Headers { { ChangeHeaders.Unchanged, "[\"blob\"]"u8.ToArray() } }));
+        Assert.True(named.Row!.IsUnchanged(1));
+        var absent = _reader.Read(Message("1", value, new Headers { { ChangeHeaders.Unchanged, null } }));
+        Assert.False(absent.Row!.IsUnchanged(1)); // a null header value is no header
+    }
+
+    [Fact]
+    public void An_empty_text_key_is_the_key_of_the_row_whose_key_is_the_empty_string()
+    {
+        var schema = new KafkaPipeline.Shared.Contract.TableSchema("public.tags", [
+            new KafkaPipeline.Shared.Contract.FieldSchema("tag", KafkaPipeline.Shared.Contract.ValueKind.String, Optional: false, IsKey: true)]);
+        var reader = new SinkRecordReader();
+        Assert.Equal("the record has no key (a row's key is its primary key)", Assert.Single(reader.Read([Message("", null)]).Errant).Error.Message);
+        var row = reader.Read(Message("", KafkaPipeline.Shared.Contract.ChangeEventWriter.ValueOf(schema, [""])));
+        Assert.Equal("", row.Key);
+        Assert.Equal("", row.Row!.Values[0]);
+        var headers = new Headers { { ChangeHeaders.Table, "public.tags"u8.ToArray() } };
+        Assert.True(reader.Read(Message("", null, headers)).IsDelete);
+        // Where the key is a number, an empty key still disagrees.
+        Assert.Contains("does not match", Assert.Single(reader.Read([Message("", UsersEvents.Value(new UserRecord { Id = 1 }))]).Errant).Error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
