@@ -15,12 +15,13 @@ using MySqlConnector;
 namespace KafkaPipeline.MySqlSinkService;
 
 /// <summary>
-/// A topic's change events -> a MySQL table that mirrors the source table's columns (but the excluded ones), created
+/// Each topic's change events -> a MySQL table that mirrors its source table's columns (but the excluded ones), created
 /// and evolved from the events' schemas (<see cref="SchemaEvolution"/>). Each batch is one MySQL transaction, durable
 /// when <see cref="PutAsync"/> returns; the newest version of each key wins, and an older version never overwrites a
 /// newer one, whoever writes it (a replay, a stalled instance): see <see cref="MirrorStatements"/>. A delete removes
 /// the row in the same transaction as its batch. A schema MySQL cannot take stops the table: its partitions stop at
-/// the first record not written, the error says what to do, /health reports it, and the service stays up.
+/// the first record not written, the error says what to do, /health reports it, and the service stays up; the other
+/// tables go on.
 /// </summary>
 public sealed class MySqlSinkTask : ISinkTask
 {
@@ -34,8 +35,7 @@ public sealed class MySqlSinkTask : ISinkTask
     private readonly MySqlBatchWriter _writer;
     private readonly PipelineHealth _health;
     private readonly ILogger<MySqlSinkTask> _logger;
-    private readonly IReadOnlySet<string> _excluded;
-    // Per MySQL table: what the sink knows of it. One table per topic today (MySqlSink:Table).
+    // Per topic: what the sink knows of its MySQL table.
     private readonly Dictionary<string, TableState> _tables = new(StringComparer.Ordinal);
     // Partitions stopped with their table, at the first offset not written.
     private readonly ConcurrentDictionary<TopicPartition, long> _stoppedAt = new();
@@ -46,14 +46,19 @@ public sealed class MySqlSinkTask : ISinkTask
     {
         _options = options.Value;
         _connectionString = ConnectionNames.Require(configuration, ConnectionNames.MySql);
-        _excluded = _options.ExcludedColumns;
         _health = health;
         _logger = logger;
         _writer = new MySqlBatchWriter(_connectionString, _options.StatementRows, _options.BulkCopyThreshold, m => logger.LogWarning("{Warning}", m));
         Target = $"MySQL at {MirrorTableSetup.Describe(_connectionString)}";
-        logger.LogInformation("MySQL sink: table {Table} ({Mode}), every source column but {Excluded}; a dropped column is {Dropped}",
-            _options.Table, _options.InsertMode, _excluded.Count == 0 ? "none" : string.Join(", ", _excluded),
-            _options.OnColumnDropped == ColumnDropPolicy.Keep ? "kept" : "dropped");
+        foreach (var topic in _options.Topics)
+        {
+            var mirror = new MirrorTable(_options.TableOf(topic.Table));
+            var excluded = _options.ExcludedColumnsOf(topic.Table);
+            _tables[topic.Topic] = new TableState(mirror, excluded, new SchemaEvolution(mirror, excluded, _options.OnColumnDropped));
+            logger.LogInformation("MySQL sink: {Topic} -> table {Table} ({Mode}), every source column but {Excluded}; a dropped column is {Dropped}",
+                topic.Topic, mirror.Name, _options.InsertMode, excluded.Count == 0 ? "none" : string.Join(", ", excluded),
+                _options.OnColumnDropped == ColumnDropPolicy.Keep ? "kept" : "dropped");
+        }
     }
 
     public string Target { get; }
@@ -62,29 +67,34 @@ public sealed class MySqlSinkTask : ISinkTask
     /// <summary>Deletes that found no MySQL table to delete from (counted, not errors).</summary>
     public long DeletesWithoutTable => Interlocked.Read(ref _deletesWithoutTable);
 
-    public Task StartAsync(ISinkContext context, CancellationToken ct)
+    public async Task StartAsync(ISinkContext context, CancellationToken ct)
     {
         _context = context;
-        return MirrorTableSetup.EnsureAsync(_connectionString, State(_options.Table).Table, m => _logger.LogInformation("{Message}", m), ct);
+        foreach (var state in _tables.Values)
+            await MirrorTableSetup.EnsureAsync(_connectionString, state.Table, m => _logger.LogInformation("{Message}", m), ct);
     }
 
     public Task<IReadOnlyDictionary<TopicPartition, long?>> OpenAsync(IReadOnlyDictionary<TopicPartition, long?> committed, CancellationToken ct) =>
         Task.FromResult<IReadOnlyDictionary<TopicPartition, long?>>(committed.ToDictionary(kv => kv.Key, _ => (long?)null));
 
+    /// <summary>Each topic's records into its table, one table after the other.</summary>
     public async Task<IReadOnlyList<ErrantRecord>> PutAsync(IReadOnlyList<SinkRecord> records, CancellationToken ct)
     {
-        var state = State(_options.Table);
-        var live = records.Where(r => !_stoppedAt.ContainsKey(r.TopicPartition)).ToList();
-        if (live.Count == 0) return [];
-        try
+        var errant = new List<ErrantRecord>();
+        foreach (var topic in records.Where(r => !_stoppedAt.ContainsKey(r.TopicPartition)).GroupBy(r => r.TopicPartition.Topic))
         {
-            return await PutAsync(state, live, ct);
+            var state = State(topic.Key);
+            try
+            {
+                errant.AddRange(await PutAsync(state, [.. topic], ct));
+            }
+            catch
+            {
+                state.Forget(); // the next attempt reads the table from MySQL again (another instance may have changed it)
+                throw;
+            }
         }
-        catch
-        {
-            state.Forget(); // the next attempt reads the table from MySQL again (another instance may have changed it)
-            throw;
-        }
+        return errant;
     }
 
     private async Task<IReadOnlyList<ErrantRecord>> PutAsync(TableState state, List<SinkRecord> records, CancellationToken ct)
@@ -247,7 +257,7 @@ public sealed class MySqlSinkTask : ISinkTask
             s_deletesWithoutTable.Add(deletes);
             return errant;
         }
-        var sql = state.Statements(_excluded, _options.InsertMode);
+        var sql = state.Statements(_options.InsertMode);
         var rows = new List<StagedRow>();
         var sources = new List<SinkRecord>();
         foreach (var r in Newest(records).Values)
@@ -369,25 +379,15 @@ public sealed class MySqlSinkTask : ISinkTask
     public void Describe(Activity span, TopicPartition partition, long offset)
     {
         span.SetTag("db.system.name", "mysql");
-        span.SetTag("db.collection.name", _options.Table);
+        if (_tables.TryGetValue(partition.Topic, out var state)) span.SetTag("db.collection.name", state.Table.Name);
         span.SetTag("db.operation.name", "upsert");
     }
 
-    private TableState State(string table)
-    {
-        lock (_tables)
-        {
-            if (!_tables.TryGetValue(table, out var state))
-            {
-                var mirror = new MirrorTable(table);
-                _tables[table] = state = new TableState(mirror, new SchemaEvolution(mirror, _excluded, _options.OnColumnDropped));
-            }
-            return state;
-        }
-    }
+    private TableState State(string topic) =>
+        _tables.TryGetValue(topic, out var state) ? state : throw new InvalidOperationException($"a record of topic {topic}, which the MySQL sink does not read");
 
     /// <summary>What the sink knows of one MySQL table: its layout and schema decisions (read again after each change), the statements for it, whether it stopped.</summary>
-    private sealed class TableState(MirrorTable table, SchemaEvolution evolution)
+    private sealed class TableState(MirrorTable table, IReadOnlySet<string> excluded, SchemaEvolution evolution)
     {
         private MirrorStatements? _statements;
         private readonly Dictionary<TableSchema, int[]> _fields = new(ReferenceEqualityComparer.Instance);
@@ -423,7 +423,7 @@ public sealed class MySqlSinkTask : ISinkTask
             _fields.Clear();
         }
 
-        public MirrorStatements Statements(IReadOnlySet<string> excluded, InsertMode mode) => _statements ??= new MirrorStatements(Table, Layout!, excluded, mode);
+        public MirrorStatements Statements(InsertMode mode) => _statements ??= new MirrorStatements(Table, Layout!, excluded, mode);
 
         /// <summary>A column or key of the table (for error texts: a name MySQL quotes is the table's, not a value).</summary>
         public bool IsName(string name) => Layout?.Has(name) == true;

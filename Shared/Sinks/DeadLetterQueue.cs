@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 namespace KafkaPipeline.Shared.Sinks;
 
 /// <summary>
-/// Sends the records a sink cannot store to the dead-letter topic, with the error and origin in headers, and waits for
+/// Sends the records a sink cannot store to the dead-letter topic of their topic, with the error and origin in headers, and waits for
 /// the acknowledgements: only then may the sink commit past them. Private data never lands there in clear: a JSON
 /// value has its protected fields hashed (<see cref="FieldProtector"/>); a value that is not JSON, so could hold them
 /// anywhere, is sealed (AES-256-GCM under Protection:Key; <see cref="FieldProtector.Unseal"/> reads it back). A dead
@@ -21,18 +21,21 @@ public sealed class DeadLetterQueue : IDisposable
     private readonly FieldProtector _protector;
     private readonly string _service;
     private readonly ILogger _logger;
+    private readonly IReadOnlyDictionary<string, string> _topics;
 
-    public DeadLetterQueue(KafkaClients kafka, string topic, string service, FieldProtector protector, ILogger logger)
+    /// <param name="topics">Each topic the sink reads and its dead-letter topic.</param>
+    public DeadLetterQueue(KafkaClients kafka, IReadOnlyDictionary<string, string> topics, string service, FieldProtector protector, ILogger logger)
     {
         // A send that cannot be delivered must fail (and be retried here, a bounded number of times), not wait forever.
         _producer = kafka.Producer<byte[]?, byte[]?>(service + "-dlq", config => config.MessageTimeoutMs = 30_000).Build();
-        Topic = topic;
+        _topics = topics;
         _service = service;
         _protector = protector;
         _logger = logger;
     }
 
-    public string Topic { get; }
+    /// <summary>Where the dead letters of <paramref name="topic"/> go.</summary>
+    public string TopicOf(string topic) => _topics.TryGetValue(topic, out var dlq) ? dlq : TopicNames.DeadLetter(topic);
 
     /// <summary>
     /// Sends every record, each retried on its own (a failed send is repeated, the acknowledged ones are not). Throws
@@ -44,19 +47,20 @@ public sealed class DeadLetterQueue : IDisposable
         foreach (var r in records)
         {
             _logger.LogWarning("Dead-lettering {Topic}/{Partition}@{Offset} to {Dlq} ({Stage}): {Error}",
-                r.Message.Topic, r.Message.Partition.Value, r.Message.Offset.Value, Topic, r.Stage, r.Error.Message);
+                r.Message.Topic, r.Message.Partition.Value, r.Message.Offset.Value, TopicOf(r.Message.Topic), r.Stage, r.Error.Message);
             PipelineTelemetry.Errors.Add(1, new("service", _service), new("stage", r.Stage));
         }
         try
         {
-            await Task.WhenAll(records.Select(r => Backoff.BoundedAsync($"the dead-letter topic {Topic}",
+            await Task.WhenAll(records.Select(r => Backoff.BoundedAsync($"the dead-letter topic {TopicOf(r.Message.Topic)}",
                 $"sending {r.Message.Topic}/{r.Message.Partition.Value}@{r.Message.Offset.Value}",
                 _ => SendAsync(r, abort), Retries, maxDelay, _logger, stopRetrying)));
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
+            var topics = string.Join(", ", records.Select(r => TopicOf(r.Message.Topic)).Distinct());
             throw new NotRetriableException(
-                $"a record could not be written to the dead-letter topic {Topic} after {Retries + 1} attempts ({e.Message}); " +
+                $"a record could not be written to the dead-letter topic {topics} after {Retries + 1} attempts ({e.Message}); " +
                 "stopping without committing past it, so it is read again at the next start", e);
         }
     }
@@ -81,7 +85,7 @@ public sealed class DeadLetterQueue : IDisposable
         Task Send(byte[]? dlqValue, string dlqForm)
         {
             PipelineHeaders.SetString(headers, PipelineHeaders.DlqValueForm, dlqForm);
-            return _producer.ProduceAsync(Topic, new Message<byte[]?, byte[]?> { Key = source.Message.Key, Value = dlqValue, Headers = headers, Timestamp = timestamp }, ct);
+            return _producer.ProduceAsync(TopicOf(source.Topic), new Message<byte[]?, byte[]?> { Key = source.Message.Key, Value = dlqValue, Headers = headers, Timestamp = timestamp }, ct);
         }
         try
         {
@@ -92,7 +96,7 @@ public sealed class DeadLetterQueue : IDisposable
             // A record near the size limit can have a dead letter beyond it (sealing and the dlq headers add bytes); no
             // retry makes it fit. It goes without its value, which stays at the topic, partition and offset the headers name.
             _logger.LogWarning("The dead letter of {Topic}/{Partition}@{Offset} is too large for {Dlq}: sent without its value",
-                source.Topic, source.Partition.Value, source.Offset.Value, Topic);
+                source.Topic, source.Partition.Value, source.Offset.Value, TopicOf(source.Topic));
             await Send(null, "omitted-too-large");
         }
         PipelineTelemetry.DeadLettered.Add(1, new KeyValuePair<string, object?>("stage", record.Stage));

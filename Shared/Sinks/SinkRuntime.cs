@@ -8,9 +8,10 @@ using Microsoft.Extensions.Logging;
 namespace KafkaPipeline.Shared.Sinks;
 
 /// <summary>
-/// Runs one <see cref="ISinkTask"/> against the topic, in the spirit of Kafka Connect's WorkerSinkTask. It owns the
-/// consumer and calls the task one step at a time: open newly assigned partitions, put a batch (then dead-letter what
-/// the task refused) and ask which offsets are durable (preCommit), then commits exactly those.
+/// Runs one <see cref="ISinkTask"/> against the sink's topics (one per table, one consumer group), in the spirit of
+/// Kafka Connect's WorkerSinkTask. It owns the consumer and calls the task one step at a time: open newly assigned
+/// partitions, put a batch (then dead-letter what the task refused to the dead-letter topic of each record's topic)
+/// and ask which offsets are durable (preCommit), then commits exactly those.
 /// <list type="bullet">
 /// <item>Batching: a batch goes to the task when it is full (BatchSize) or as soon as nothing more waits in Kafka; while
 /// one batch is written the next one is consumed, and the partitions are paused once it is full.</item>
@@ -22,6 +23,12 @@ namespace KafkaPipeline.Shared.Sinks;
 /// <item>Open: newly assigned partitions stay paused until the task said where they resume; a resume offset beyond the
 /// end of the partition (the topic was recreated) stops that partition with an error and a metric, never a reset. A
 /// task stops partitions the same way (<see cref="ISinkContext.StopPartitions"/>) at the first offset it did not store.</item>
+/// <item>Retention gaps: a resume offset below the oldest record Kafka keeps, or records deleted while the sink lagged
+/// (the consumer's reset moved past them), stop the partition with the missing range and the fix on /health, never a silent skip
+/// (unless SinkOptions.AcceptRetentionGaps). A partition with no committed offset starts at the oldest record kept.</item>
+/// <item>Stale repeats: a streamed record whose position is not above the newest seen in its partition and epoch
+/// (<see cref="StreamPosition"/>) is not handed to the task, counted and committed past. The newest is seeded, when a
+/// partition opens, from the record before its resume offset.</item>
 /// </list>
 /// The task's methods run on a background step, never two at once; the consumer is only polled on this loop.
 /// </summary>
@@ -32,6 +39,7 @@ public sealed class SinkRuntime(
     ProtectionOptions protection,
     SinkProgress progress,
     KafkaClients kafka,
+    PipelineHealth health,
     ILogger<SinkRuntime> logger) : BackgroundService, ISinkContext
 {
     private static readonly TimeSpan s_stepPoll = TimeSpan.FromMilliseconds(5);
@@ -45,7 +53,10 @@ public sealed class SinkRuntime(
     private static readonly TimeSpan s_attemptGrace = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan s_stopLimit = TimeSpan.FromSeconds(5);
 
-    private readonly string _topic = options.EffectiveTopic;
+    private static readonly System.Diagnostics.Metrics.Counter<long> s_staleRepeats = PipelineTelemetry.Meter.CreateCounter<long>(
+        "kafkapipeline.sink.stale_repeats", "{record}", "Streamed records not above the newest position seen in their partition and epoch (repeats of a source that outlived its lease): skipped");
+
+    private readonly IReadOnlyList<SinkTopic> _topics = options.Topics;
     private readonly KeyValuePair<string, object?> _serviceTag = new("service", options.Service);
     private readonly SinkDurability _durability = new(task, options, progress);
     private readonly SinkRecordReader _reader = new();
@@ -59,8 +70,15 @@ public sealed class SinkRuntime(
     private readonly ConcurrentDictionary<TopicPartition, long> _committed = new();
     // Partitions the task stopped, at the first offset it did not store (set from the task's steps, applied on the loop).
     private readonly ConcurrentDictionary<TopicPartition, long> _stopAt = new();
+    // Per partition, the newest stream position handed over (stale repeats are not); steps work on a copy.
+    private readonly Dictionary<TopicPartition, StreamPosition> _newest = [];
+    // Per ready partition, the offset after the last record consumed (a jump past the low watermark is a retention gap).
+    private readonly Dictionary<TopicPartition, long> _consumedTo = [];
+    private readonly Dictionary<string, long> _lagByTopic = new(StringComparer.Ordinal);
 
     private IConsumer<byte[]?, byte[]?> _consumer = null!;
+    // Reads the record before a resume offset (its position seeds the stale-repeat check); never joins the group.
+    private IConsumer<byte[]?, byte[]?> _peek = null!;
     private DeadLetterQueue _dlq = null!;
     private Step? _step;
     private bool _backPressure, _assignedSincePoll;
@@ -71,9 +89,11 @@ public sealed class SinkRuntime(
 
     /// <summary>One call sequence of the task running in the background, with the records it holds.</summary>
     private sealed class Step(StepKind kind, List<ConsumeResult<byte[]?, byte[]?>> messages, List<TopicPartition> partitions,
-        Dictionary<TopicPartition, long> putOffsets)
+        Dictionary<TopicPartition, long> putOffsets, Dictionary<TopicPartition, StreamPosition>? newest = null)
     {
         public StepKind Kind { get; } = kind;
+        /// <summary>Per partition, the newest stream position before this step (a copy: the step updates it).</summary>
+        public Dictionary<TopicPartition, StreamPosition> Newest { get; } = newest ?? [];
         public List<ConsumeResult<byte[]?, byte[]?>> Messages { get; } = messages;
         public List<TopicPartition> Partitions { get; } = partitions;
         /// <summary>Per partition, the offset after the last record handed to the task before this step.</summary>
@@ -88,9 +108,9 @@ public sealed class SinkRuntime(
     private sealed record StepResult(
         List<SinkRecord> Put, DateTime PutAt, Dictionary<TopicPartition, long> PutOffsets,
         IReadOnlyDictionary<TopicPartition, long> Durable, int DeadLettered, DateTime FinishedAt,
-        Dictionary<TopicPartition, Opened>? Opened = null);
+        Dictionary<TopicPartition, Opened>? Opened = null, int StaleRepeats = 0);
 
-    private readonly record struct Opened(long Start, long? Committed, long Low, long High);
+    private readonly record struct Opened(long Start, long? Committed, long Low, long High, StreamPosition? Newest);
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         // Consume blocks: keep it off the host's start-up path.
@@ -116,7 +136,8 @@ public sealed class SinkRuntime(
             logger.LogWarning("Protection:Key is the local development key: set a secret of your own outside development");
         await Backoff.UntilDoneAsync(task.Target, "start-up", c => task.StartAsync(this, c), options.RetryBackoffMax, logger, stopping);
 
-        using var dlq = _dlq = new DeadLetterQueue(kafka, options.EffectiveDeadLetterTopic, options.Service, protector, logger);
+        using var dlq = _dlq = new DeadLetterQueue(kafka, _topics.ToDictionary(t => t.Topic, t => t.DeadLetterTopic), options.Service, protector, logger);
+        using var peek = _peek = kafka.Consumer<byte[]?, byte[]?>(options.GroupId, options.Service + "-peek").Build();
         using var consumer = _consumer = kafka.Consumer<byte[]?, byte[]?>(options.GroupId, options.Service, config =>
             {
                 foreach (var (key, value) in options.ConsumerOverrides) config.Set(key, value);
@@ -127,9 +148,10 @@ public sealed class SinkRuntime(
             .SetPartitionsRevokedHandler((_, partitions) => OnRevoked([.. partitions.Select(p => p.TopicPartition)], lost: false))
             .SetPartitionsLostHandler((_, partitions) => OnRevoked([.. partitions.Select(p => p.TopicPartition)], lost: true))
             .Build();
-        consumer.Subscribe(_topic);
-        logger.LogInformation("{Service} started: topic {Topic} (group {Group}) -> {Target}, batches of up to {BatchSize}, DLQ {Dlq}",
-            options.Service, _topic, options.GroupId, task.Target, options.BatchSize, dlq.Topic);
+        consumer.Subscribe(_topics.Select(t => t.Topic));
+        logger.LogInformation("{Service} started: {Topics} (group {Group}) -> {Target}, batches of up to {BatchSize}, dead letters to {Dlq}",
+            options.Service, string.Join(", ", _topics.Select(t => t.Topic)), options.GroupId, task.Target, options.BatchSize,
+            string.Join(", ", _topics.Select(t => t.DeadLetterTopic).Distinct()));
 
         _summaryStartTicks = Environment.TickCount64;
         _nextSummaryTicks = _summaryStartTicks + (long)options.SummaryInterval.TotalMilliseconds;
@@ -172,7 +194,7 @@ public sealed class SinkRuntime(
                 _assignedSincePoll = false;
                 Pause(_opening); // until the task has said where they resume
             }
-            if (record is not null && _ready.Contains(record.TopicPartition))
+            if (record is not null && _ready.Contains(record.TopicPartition) && !SkipsDeletedRecords(record))
             {
                 _pending.Add(record);
                 progress.AddConsumed();
@@ -230,11 +252,11 @@ public sealed class SinkRuntime(
             var batch = _pending.GetRange(0, take);
             _pending.RemoveRange(0, take);
             PipelineTelemetry.RecordsIn.Add(take, _serviceTag);
-            Start(new Step(StepKind.Write, batch, [], new(_putOffsets)), s => WriteAsync(s, force: false));
+            Start(new Step(StepKind.Write, batch, [], new(_putOffsets), new(_newest)), s => WriteAsync(s, force: false));
         }
         else if (_pending.Count == 0 && task.NextFlushAt <= DateTimeOffset.UtcNow)
         {
-            Start(new Step(StepKind.Flush, [], [], new(_putOffsets)), s => WriteAsync(s, force: false));
+            Start(new Step(StepKind.Flush, [], [], new(_putOffsets), new(_newest)), s => WriteAsync(s, force: false));
         }
     }
 
@@ -259,16 +281,41 @@ public sealed class SinkRuntime(
             var marks = await Retry("Kafka", $"reading the watermarks of partition {tp.Partition.Value}",
                 () => Task.Run(() => _consumer.QueryWatermarkOffsets(tp, s_kafkaTimeout)), step);
             var start = starts.GetValueOrDefault(tp) ?? committed.GetValueOrDefault(tp) ?? marks.Low.Value;
-            opened[tp] = new Opened(start, committed.GetValueOrDefault(tp), marks.Low.Value, marks.High.Value);
+            var newest = start > marks.Low.Value && start <= marks.High.Value
+                ? await Retry("Kafka", $"reading the record before the resume offset of {tp.Topic}/{tp.Partition.Value}", () => Task.Run(() => PositionBefore(tp, start)), step)
+                : null;
+            opened[tp] = new Opened(start, committed.GetValueOrDefault(tp), marks.Low.Value, marks.High.Value, newest);
         }
         return new StepResult([], DateTime.UtcNow, [], new Dictionary<TopicPartition, long>(), 0, DateTime.UtcNow, opened);
+    }
+
+    /// <summary>The stream position of the record just before <paramref name="offset"/>, if it has one (the peek consumer, on the step).</summary>
+    private StreamPosition? PositionBefore(TopicPartition tp, long offset)
+    {
+        _peek.Assign(new TopicPartitionOffset(tp, offset - 1));
+        try
+        {
+            var deadline = DateTime.UtcNow + s_kafkaTimeout;
+            while (DateTime.UtcNow < deadline)
+            {
+                if (_peek.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } r)
+                    return r.Offset.Value < offset ? StreamPosition.Of(ChangeSource.From(r.Message.Headers)) : null;
+            }
+            throw new KafkaException(new Error(ErrorCode.Local_TimedOut, $"no record before offset {offset} within {s_kafkaTimeout.TotalSeconds} s"));
+        }
+        finally
+        {
+            _peek.Unassign();
+        }
     }
 
     private async Task<StepResult> WriteAsync(Step step, bool force)
     {
         var watch = Stopwatch.StartNew();
         var putAt = DateTime.UtcNow;
-        var (records, errant) = _reader.Read(step.Messages);
+        var (read, errant) = _reader.Read(step.Messages);
+        var (records, stale) = StaleRepeats.Split(read, step.Newest);
+        if (stale.Count > 0) LogStale(stale);
         if (records.Count > 0)
             errant.AddRange(await Retry(task.Target, $"writing {records.Count} records", () => task.PutAsync(records, step.Abort.Token), step));
         errant.RemoveAll(e => IsStopped(e.Message.TopicPartition, e.Message.Offset.Value)); // read again after the fix, not dead-lettered
@@ -282,7 +329,18 @@ public sealed class SinkRuntime(
         var durable = await Retry(task.Target, force ? "storing everything buffered" : "storing",
             () => task.PreCommitAsync(all, force, step.Abort.Token), step);
         progress.AddWriteTime(watch.Elapsed);
-        return new StepResult(records, putAt, putOffsets, durable, errant.Count, DateTime.UtcNow);
+        return new StepResult(records, putAt, putOffsets, durable, errant.Count, DateTime.UtcNow, StaleRepeats: stale.Count);
+    }
+
+    private void LogStale(List<SinkRecord> stale)
+    {
+        s_staleRepeats.Add(stale.Count, _serviceTag);
+        foreach (var partition in stale.GroupBy(r => r.TopicPartition))
+        {
+            logger.LogWarning("Skipped {Count} stale repeats in {Topic}/{Partition} (offsets {First}..{Last}, e.g. {Position}): not above the newest " +
+                "position already seen in their epoch, so written before (a source that delivered after its lease was taken over)",
+                partition.Count(), partition.Key.Topic, partition.Key.Partition.Value, partition.First().Offset, partition.Last().Offset, StreamPosition.Of(partition.First().Source));
+        }
     }
 
     /// <summary>
@@ -305,7 +363,12 @@ public sealed class SinkRuntime(
         {
             if (_ready.Contains(tp)) _putOffsets[tp] = Math.Max(_putOffsets.GetValueOrDefault(tp), o);
         }
+        foreach (var (tp, position) in step.Newest)
+        {
+            if (_ready.Contains(tp)) _newest[tp] = position;
+        }
         progress.AddDeadLettered(result.DeadLettered);
+        progress.AddStaleRepeats(result.StaleRepeats);
         if (step.Messages.Count > 0) PipelineTelemetry.BatchSize.Record(step.Messages.Count, _serviceTag);
         _durability.Follow(result.Put.Where(r => _ready.Contains(r.TopicPartition)), result.PutAt);
         var durable = _stopAt.IsEmpty ? result.Durable
@@ -328,18 +391,44 @@ public sealed class SinkRuntime(
     {
         foreach (var (tp, at) in _stopAt)
         {
-            if (!_ready.Remove(tp)) continue;
-            _stopped.Add(tp);
-            _putOffsets.Remove(tp);
-            _pending.RemoveAll(m => m.TopicPartition == tp);
-            _durability.Forget(tp);
-            _consumer.Pause([tp]);
-            progress.AddStoppedPartition();
-            PipelineTelemetry.PartitionsStopped.Add(1, _serviceTag);
+            if (!_ready.Contains(tp)) continue;
+            Stop(tp);
             logger.LogWarning("Partition {Topic}/{Partition} stopped at offset {Offset} by {Target}: nothing more is read or committed for it " +
                 "until it is revoked or the sink restarts", tp.Topic, tp.Partition.Value, at, task.Target);
         }
     }
+
+    /// <summary>A partition leaves the ready set: paused, its consumed records dropped, nothing more read or committed for it.</summary>
+    private void Stop(TopicPartition tp)
+    {
+        _ready.Remove(tp);
+        _stopped.Add(tp);
+        _putOffsets.Remove(tp);
+        _newest.Remove(tp);
+        _consumedTo.Remove(tp);
+        _pending.RemoveAll(m => m.TopicPartition == tp);
+        _durability.Forget(tp);
+        _consumer.Pause([tp]);
+        progress.AddStoppedPartition();
+        PipelineTelemetry.PartitionsStopped.Add(1, _serviceTag);
+    }
+
+    /// <summary>Stops a partition for an error of the runtime's own (logged, and on /health until the partition is revoked).</summary>
+    private void Stop(TopicPartition tp, string error)
+    {
+        Stop(tp);
+        logger.LogError("{Error}", error);
+        health.Report(HealthKey(tp), Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy, error);
+    }
+
+    private static string HealthKey(TopicPartition tp) => $"partition {tp.Topic}/{tp.Partition.Value}";
+
+    private string RetentionGap(TopicPartition tp, long from, string where) =>
+        $"Partition {tp.Topic}/{tp.Partition.Value} stopped: the records from offset {from} {where} were deleted by Kafka's retention before " +
+        "this sink stored them, so the target misses them. Nothing is read or committed for the partition. To go on without them, " +
+        $"reset the group's offset deliberately (kafka-consumer-groups --group {options.GroupId} --topic {tp.Topic}:{tp.Partition.Value} " +
+        $"--reset-offsets --to-earliest --execute) or start the sink once with {options.SettingsSection}:AcceptRetentionGaps=true, then restart it " +
+        "(and reload the missing rows from the source if they matter).";
 
     private void Open(TopicPartition tp, Opened o)
     {
@@ -348,22 +437,25 @@ public sealed class SinkRuntime(
         if (start > o.High)
         {
             // Offsets mean something else now (the topic was recreated): reading on would silently skip or repeat records.
-            _stopped.Add(tp);
-            progress.AddStoppedPartition();
-            PipelineTelemetry.PartitionsStopped.Add(1, _serviceTag);
-            logger.LogError(
-                "Partition {Topic}/{Partition} stopped: it should resume at offset {Start}, beyond its end ({High}); the topic was " +
+            Stop(tp,
+                $"Partition {tp.Topic}/{tp.Partition.Value} stopped: it should resume at offset {start}, beyond its end ({o.High}); the topic was " +
                 "probably recreated. Nothing is read or committed for it until an operator resets the group's offsets (or the " +
-                "target's position) and restarts the sink.", tp.Topic, tp.Partition.Value, start, o.High);
+                "target's position) and restarts the sink.");
             return;
         }
         if (start < o.Low)
         {
             PipelineTelemetry.Errors.Add(1, _serviceTag, new("stage", "retention"));
-            logger.LogError("Partition {Topic}/{Partition}: offsets {Start}..{Last} were deleted from Kafka before this sink stored them; resuming at {Low}",
-                tp.Topic, tp.Partition.Value, start, o.Low - 1, o.Low);
+            if (!options.AcceptRetentionGaps)
+            {
+                Stop(tp, RetentionGap(tp, start, $"to {o.Low - 1} (it resumes at {start}, the oldest record kept is at {o.Low})"));
+                return;
+            }
+            logger.LogError("Partition {Topic}/{Partition}: offsets {Start}..{Last} were deleted from Kafka before this sink stored them; " +
+                "resuming at {Low} ({Setting}=true)", tp.Topic, tp.Partition.Value, start, o.Low - 1, o.Low, $"{options.SettingsSection}:AcceptRetentionGaps");
             start = o.Low;
         }
+        if (o.Newest is { } newest) _newest[tp] = newest;
         try
         {
             _consumer.Seek(new TopicPartitionOffset(tp, start));
@@ -376,9 +468,34 @@ public sealed class SinkRuntime(
         }
         _ready.Add(tp);
         _putOffsets[tp] = start;
+        _consumedTo[tp] = start;
         if (!_backPressure) _consumer.Resume([tp]);
         logger.LogInformation("Opened {Topic} partition {Partition}: resuming at offset {Start} (committed {Committed}, end {High})",
             tp.Topic, tp.Partition.Value, start, o.Committed?.ToString(CultureInfo.InvariantCulture) ?? "none", o.High);
+    }
+
+    /// <summary>
+    /// True when the record comes after records retention deleted before the sink read them (the consumer's
+    /// auto.offset.reset moved past them): the partition is stopped with the missing range on /health, unless
+    /// AcceptRetentionGaps. A gap of another kind (transaction markers, compaction) has no such low watermark.
+    /// </summary>
+    private bool SkipsDeletedRecords(ConsumeResult<byte[]?, byte[]?> record)
+    {
+        var tp = record.TopicPartition;
+        var expected = _consumedTo.GetValueOrDefault(tp, record.Offset.Value);
+        _consumedTo[tp] = record.Offset.Value + 1;
+        if (record.Offset.Value <= expected) return false;
+        var low = _consumer.GetWatermarkOffsets(tp).Low; // cached from the fetch responses: no broker call
+        if (low == Offset.Unset || low.Value <= expected) return false;
+        PipelineTelemetry.Errors.Add(1, _serviceTag, new("stage", "retention"));
+        if (options.AcceptRetentionGaps)
+        {
+            logger.LogError("Partition {Topic}/{Partition}: offsets {From}..{To} were deleted from Kafka before this sink read them; " +
+                "going on ({Setting}=true)", tp.Topic, tp.Partition.Value, expected, record.Offset.Value - 1, $"{options.SettingsSection}:AcceptRetentionGaps");
+            return false;
+        }
+        Stop(tp, RetentionGap(tp, expected, $"to {record.Offset.Value - 1} (the sink was reading there)"));
+        return true;
     }
 
     /// <summary>Commits the durable offsets that moved; a failed commit is only logged (the next one covers it).</summary>
@@ -444,7 +561,9 @@ public sealed class SinkRuntime(
             {
                 _opening.Remove(tp);
                 _ready.Remove(tp);
-                _stopped.Remove(tp);
+                if (_stopped.Remove(tp)) health.Clear(HealthKey(tp));
+                _newest.Remove(tp);
+                _consumedTo.Remove(tp);
                 _stopAt.TryRemove(tp, out _);
                 _putOffsets.Remove(tp);
                 _committed.TryRemove(tp, out _);
@@ -531,7 +650,7 @@ public sealed class SinkRuntime(
                 Finish(running, result, commit: true);
             }
             if (_pending.Count == 0 && task.NextFlushAt is null) return;
-            var last = new Step(StepKind.Write, [.. _pending], [], new(_putOffsets));
+            var last = new Step(StepKind.Write, [.. _pending], [], new(_putOffsets), new(_newest));
             _pending.Clear();
             await using var stopLast = limit.Token.Register(() => Cancel(last));
             Finish(last, await WriteAsync(last, force: true), commit: true);
@@ -562,9 +681,10 @@ public sealed class SinkRuntime(
         if (now >= _nextSummaryTicks) LogSummary();
     }
 
-    /// <summary>Messages between the committed offset and the end of each ready partition (cached watermarks, no broker call).</summary>
+    /// <summary>Messages between the committed offset and the end of each ready partition (cached watermarks, no broker call), also per topic.</summary>
     private long MeasureLag()
     {
+        _lagByTopic.Clear();
         if (_ready.Count == 0) return _opening.Count + _stopped.Count == 0 ? -1 : 0;
         long lag = 0;
         foreach (var tp in _ready)
@@ -572,7 +692,9 @@ public sealed class SinkRuntime(
             var w = _consumer.GetWatermarkOffsets(tp);
             if (w.High == Offset.Unset) continue;
             var from = _committed.TryGetValue(tp, out var c) ? c : _putOffsets.GetValueOrDefault(tp);
-            lag += Math.Max(0, w.High.Value - from);
+            var behind = Math.Max(0, w.High.Value - from);
+            lag += behind;
+            _lagByTopic[tp.Topic] = _lagByTopic.GetValueOrDefault(tp.Topic) + behind;
         }
         return lag;
     }
@@ -583,16 +705,22 @@ public sealed class SinkRuntime(
         var seconds = (now - _summaryStartTicks) / 1000.0;
         var written = progress.Written;
         var interval = written - _writtenAtSummary;
+        var lagByTopic = _topics.Count > 1 && _lagByTopic.Count > 0
+            ? $" ({string.Join(", ", _lagByTopic.OrderBy(t => t.Key, StringComparer.Ordinal).Select(t => $"{t.Key} {t.Value}"))})"
+            : "";
         logger.LogInformation(
-            "{Service}: {Records} records stored in {Seconds:0.0} s ({Rate:0}/s), {Total} in total, {DeadLettered} dead-lettered, lag {Lag}, last end-to-end latency {Latency} ms{Stopped}",
-            options.Service, interval, seconds, seconds > 0 ? interval / seconds : 0, written, progress.DeadLettered,
-            progress.Lag >= 0 ? progress.Lag : "unknown", progress.LastLatencyMs is { } l ? Math.Round(l, 1) : "n/a",
+            "{Service}: {Records} records stored in {Seconds:0.0} s ({Rate:0}/s), {Total} in total, {DeadLettered} dead-lettered, {Stale} stale repeats skipped, " +
+            "lag {Lag}{LagByTopic}, last end-to-end latency {Latency} ms{Stopped}",
+            options.Service, interval, seconds, seconds > 0 ? interval / seconds : 0, written, progress.DeadLettered, progress.StaleRepeats,
+            progress.Lag >= 0 ? progress.Lag : "unknown", lagByTopic, progress.LastLatencyMs is { } l ? Math.Round(l, 1) : "n/a",
             _stopped.Count > 0 ? $", STOPPED partitions {Describe(_stopped)}" : "");
         _writtenAtSummary = written;
         _summaryStartTicks = now;
         _nextSummaryTicks = now + (long)options.SummaryInterval.TotalMilliseconds;
     }
 
-    private static string Describe(IEnumerable<TopicPartition> partitions) =>
-        string.Join(", ", partitions.Select(p => p.Partition.Value).Order());
+    /// <summary>"0, 2" when the sink reads one topic, else "P_ORDERS/0, P_USERS/2".</summary>
+    private string Describe(IEnumerable<TopicPartition> partitions) => _topics.Count == 1
+        ? string.Join(", ", partitions.Select(p => p.Partition.Value).Order())
+        : string.Join(", ", partitions.OrderBy(p => p.Topic, StringComparer.Ordinal).ThenBy(p => p.Partition.Value).Select(p => $"{p.Topic}/{p.Partition.Value}"));
 }

@@ -31,11 +31,12 @@ internal sealed class MySqlSinkTestKit : IAsyncDisposable
     public static async Task<MySqlSinkTestKit> CreateAsync() => new(await TestServers.CreateMySqlDatabaseAsync("sink"));
 
     /// <summary>Starts MySqlSinkService in this process (as Program.cs does); by default it keeps every column (ExcludeColumns empty).</summary>
-    public Task<WebApplication> StartSinkAsync(IDictionary<string, string>? sinkSettings = null, string? mySql = null) =>
-        Kafka.StartAsync(MySqlSinkApp.Create(SinkArgs(mySql ?? MySql, Kafka.Bootstrap, sinkSettings),
+    /// <param name="tables">Pipeline:Tables, when not the default (users).</param>
+    public Task<WebApplication> StartSinkAsync(IDictionary<string, string>? sinkSettings = null, string? mySql = null, string? tables = null) =>
+        Kafka.StartAsync(MySqlSinkApp.Create(SinkArgs(mySql ?? MySql, Kafka.Bootstrap, sinkSettings, tables),
             services => services.AddSingleton<ILoggerProvider>(Logs)));
 
-    public static string[] SinkArgs(string mySql, string bootstrap, IDictionary<string, string>? sinkSettings = null)
+    public static string[] SinkArgs(string mySql, string bootstrap, IDictionary<string, string>? sinkSettings = null, string? tables = null)
     {
         var settings = new Dictionary<string, string> { ["ExcludeColumns"] = "", ["SummaryInterval"] = "00:00:02", ["RetryBackoffMax"] = "00:00:01" };
         foreach (var (key, value) in sinkSettings ?? new Dictionary<string, string>()) settings[key] = value;
@@ -48,6 +49,7 @@ internal sealed class MySqlSinkTestKit : IAsyncDisposable
             "--Logging:LogLevel:Default=Warning",
             "--Logging:LogLevel:KafkaPipeline=Information",
             .. settings.Select(kv => $"--MySqlSink:{kv.Key}={kv.Value}"),
+            .. tables is null ? Array.Empty<string>() : [$"--Pipeline:Tables={tables}"],
         ];
     }
 

@@ -20,7 +20,8 @@ public sealed class DeadLetterQueueTests
     {
         await using var kit = new SinkTestKit();
         var protector = new FieldProtector(new ProtectionOptions());
-        using var dlq = new DeadLetterQueue(new KafkaClients(kit.Bootstrap, NullLoggerFactory.Instance), SinkTestKit.DeadLetterTopic, "test-sink",
+        using var dlq = new DeadLetterQueue(new KafkaClients(kit.Bootstrap, NullLoggerFactory.Instance),
+            new Dictionary<string, string> { [SinkTestKit.Topic] = SinkTestKit.DeadLetterTopic }, "test-sink",
             protector, NullLogger.Instance);
         var created = new Timestamp(new DateTime(2020, 5, 17, 10, 11, 12, 345, DateTimeKind.Utc), TimestampType.CreateTime);
         // A topic with message.timestamp.type=LogAppendTime gives the broker's time; a producer may only send CreateTime.
@@ -80,7 +81,8 @@ public sealed class DeadLetterQueueTests
     public async Task A_dead_letter_too_large_for_the_topic_goes_without_its_value_instead_of_stopping_the_sink()
     {
         await using var kit = new SinkTestKit();
-        using var dlq = new DeadLetterQueue(new KafkaClients(kit.Bootstrap, NullLoggerFactory.Instance), SinkTestKit.DeadLetterTopic, "test-sink",
+        using var dlq = new DeadLetterQueue(new KafkaClients(kit.Bootstrap, NullLoggerFactory.Instance),
+            new Dictionary<string, string> { [SinkTestKit.Topic] = SinkTestKit.DeadLetterTopic }, "test-sink",
             new FieldProtector(new ProtectionOptions()), NullLogger.Instance);
         // Near the limit a record fits the topic, but its dead letter (sealed: 32 bytes more, and the dlq headers) does not.
         var huge = new byte[1_100_000];

@@ -4,6 +4,7 @@ using System.Text;
 using Confluent.Kafka;
 using KafkaPipeline.EmbeddedKafka;
 using KafkaPipeline.Shared;
+using KafkaPipeline.Shared.Contract;
 using KafkaPipeline.Shared.Sinks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -355,5 +356,58 @@ public sealed class SinkRuntimeContractTests
         await kit.WaitForCommittedToEndAsync(Group);
         await kit.WaitUntilAsync(() => latencies.Count >= 10, "ten more latencies");
         Assert.All(latencies, ms => Assert.InRange(ms, TimeSpan.FromMinutes(30).TotalMilliseconds, TimeSpan.FromMinutes(40).TotalMilliseconds));
+    }
+
+    private static readonly SourceEpoch s_epoch = new(3, 7421937485739012345, 1, 0x1000000);
+
+    /// <summary>Headers of a streamed change of user <paramref name="id"/>: commit LSN 1000+id (or <paramref name="lsn"/>), change LSN != 0, tx index 0.</summary>
+    private static Headers Streamed(long id, ulong? lsn = null, SourceEpoch? epoch = null)
+    {
+        var headers = new Headers();
+        var at = lsn ?? (ulong)(1000 + id);
+        ChangeHeaders.Write(headers, new ChangeMetadata(ChangeOp.Update, new SourceVersion(at, at), DateTime.UtcNow, Table: "public.users",
+            Epoch: epoch ?? s_epoch, TxIndex: 0));
+        return headers;
+    }
+
+    [Fact]
+    public async Task Stale_repeats_of_an_epoch_are_skipped_counted_and_committed_past_also_right_after_a_restart()
+    {
+        await using var kit = new SinkTestKit();
+        var store = new FakeStore();
+        var written = kit.ProduceUsers(Users(20), u => Streamed(u.Id));
+        // A source that outlived its lease delivers again what its successor wrote (same epoch, positions not above).
+        var repeats = kit.ProduceUsers(Users(20), u => Streamed(u.Id));
+        // Not repeats: a newer position, a snapshot row (change LSN 0) and a record of a newer epoch with a lower LSN.
+        var fresh = kit.ProduceUsers(Users(1, 21), u => Streamed(u.Id));
+        var snapshot = kit.ProduceUsers(Users(1, 1), _ =>
+        {
+            var h = new Headers();
+            ChangeHeaders.Write(h, new ChangeMetadata(ChangeOp.Read, new SourceVersion(5, 0), DateTime.UtcNow, Table: "public.users", Epoch: s_epoch));
+            return h;
+        });
+        var newEpoch = kit.ProduceUsers(Users(1, 2), _ => Streamed(2, lsn: 10, epoch: s_epoch with { Ordinal = 4 }));
+        var (host, _) = await StartAsync(kit, store);
+        await kit.WaitForCommittedToEndAsync(Group);
+
+        AssertStoredOnce(store, [.. written, .. fresh, .. snapshot, .. newEpoch]);
+        Assert.DoesNotContain(repeats, r => store.Stored.ContainsKey((r.Partition.Value, r.Offset.Value)));
+        Assert.Equal(20, Progress(host).StaleRepeats);
+        Assert.Equal(0, Progress(host).DeadLettered);
+        Assert.Empty(kit.ReadDeadLetters(0));
+        Assert.Contains(kit.Logs.Lines, l => l.Level == LogLevel.Warning && l.Message.Contains("stale repeats", StringComparison.Ordinal));
+
+        // After a restart, the first record read repeats the last one written before: the newest is seeded from Kafka.
+        await host.StopAsync();
+        // A partition whose last record is a streamed one of this epoch (not the snapshot row, nor the newer epoch's).
+        var last = written.Concat(repeats).Concat(fresh).Concat(snapshot).Concat(newEpoch).GroupBy(r => r.Partition.Value)
+            .Select(g => g.MaxBy(r => r.Offset.Value)!).First(r => !snapshot.Concat(newEpoch).Contains(r));
+        var id = long.Parse(Encoding.UTF8.GetString(last.Message.Key!), System.Globalization.CultureInfo.InvariantCulture);
+        var again = kit.ProduceUsers([User(id)], u => Streamed(u.Id));
+        Assert.Equal(last.Partition.Value, again.Single().Partition.Value);
+        var (restarted, _) = await StartAsync(kit, store);
+        await kit.WaitForCommittedToEndAsync(Group);
+        Assert.False(store.Stored.ContainsKey((again.Single().Partition.Value, again.Single().Offset.Value)));
+        Assert.Equal(1, Progress(restarted).StaleRepeats);
     }
 }

@@ -38,7 +38,7 @@ internal sealed class SinkTestKit : IAsyncDisposable
     public static byte[] Key(long id) => Encoding.UTF8.GetBytes(id.ToString(CultureInfo.InvariantCulture));
 
     /// <summary>Produces (key, value, headers) to partition murmur2(key) % 4, waits for every ack, returns the reports in order.</summary>
-    public List<DeliveryReport<byte[]?, byte[]?>> Produce(IEnumerable<(byte[] Key, byte[]? Value, Headers? Headers)> messages)
+    public List<DeliveryReport<byte[]?, byte[]?>> Produce(IEnumerable<(byte[] Key, byte[]? Value, Headers? Headers)> messages, string topic = Topic)
     {
         var reports = new List<DeliveryReport<byte[]?, byte[]?>>();
         foreach (var (key, value, headers) in messages)
@@ -48,7 +48,7 @@ internal sealed class SinkTestKit : IAsyncDisposable
             {
                 try
                 {
-                    Producer.Produce(new TopicPartition(Topic, partition), new Message<byte[]?, byte[]?> { Key = key, Value = value, Headers = headers },
+                    Producer.Produce(new TopicPartition(topic, partition), new Message<byte[]?, byte[]?> { Key = key, Value = value, Headers = headers },
                         r => { lock (reports) reports.Add(r); });
                     break;
                 }
@@ -81,31 +81,31 @@ internal sealed class SinkTestKit : IAsyncDisposable
     }
 
     /// <summary>The group's committed offsets per partition (0 when none), read without joining the group.</summary>
-    public Dictionary<int, long> Committed(string groupId)
+    public Dictionary<int, long> Committed(string groupId, string topic = Topic)
     {
         using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = Bootstrap, GroupId = groupId, EnableAutoCommit = false })
             .SetLogHandler((_, _) => { }).Build();
-        return consumer.Committed(Enumerable.Range(0, Partitions).Select(p => new TopicPartition(Topic, p)), TimeSpan.FromSeconds(10))
+        return consumer.Committed(Enumerable.Range(0, Partitions).Select(p => new TopicPartition(topic, p)), TimeSpan.FromSeconds(10))
             .ToDictionary(o => o.Partition.Value, o => o.Offset.Value < 0 ? 0 : o.Offset.Value);
     }
 
-    public async Task<Dictionary<int, long>> HighWatermarksAsync() =>
-        (await EmbeddedKafkaCluster.GetWatermarksAsync(Bootstrap, Topic)).ToDictionary(w => w.Partition, w => w.High);
+    public async Task<Dictionary<int, long>> HighWatermarksAsync(string topic = Topic) =>
+        (await EmbeddedKafkaCluster.GetWatermarksAsync(Bootstrap, topic)).ToDictionary(w => w.Partition, w => w.High);
 
     /// <summary>Waits until the group's committed offsets reach the end of every partition: everything consumed is accounted for.</summary>
-    public async Task WaitForCommittedToEndAsync(string groupId)
+    public async Task WaitForCommittedToEndAsync(string groupId, string topic = Topic)
     {
-        var high = await HighWatermarksAsync();
+        var high = await HighWatermarksAsync(topic);
         Dictionary<int, long> committed = [];
         await WaitUntilAsync(() =>
         {
-            committed = Committed(groupId);
+            committed = Committed(groupId, topic);
             return high.All(h => committed.GetValueOrDefault(h.Key) == h.Value);
         }, () => $"committed {string.Join(",", committed.OrderBy(c => c.Key))} to reach {string.Join(",", high.OrderBy(h => h.Key))}");
     }
 
     /// <summary>Every message of the dead-letter topic; reads on briefly after <paramref name="expected"/> (more would be a defect).</summary>
-    public List<ConsumeResult<byte[]?, byte[]?>> ReadDeadLetters(int expected)
+    public List<ConsumeResult<byte[]?, byte[]?>> ReadDeadLetters(int expected, string deadLetterTopic = DeadLetterTopic)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
         {
@@ -113,7 +113,7 @@ internal sealed class SinkTestKit : IAsyncDisposable
             GroupId = "dlq-reader-" + Guid.NewGuid().ToString("N"),
             EnableAutoCommit = false,
         }).SetLogHandler((_, _) => { }).Build();
-        consumer.Assign(new TopicPartitionOffset(DeadLetterTopic, 0, Offset.Beginning));
+        consumer.Assign(new TopicPartitionOffset(deadLetterTopic, 0, Offset.Beginning));
         var result = new List<ConsumeResult<byte[]?, byte[]?>>();
         var deadline = DateTime.UtcNow + Patience;
         while (result.Count < expected && DateTime.UtcNow < deadline)

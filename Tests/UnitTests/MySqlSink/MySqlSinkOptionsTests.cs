@@ -91,4 +91,55 @@ public class MySqlSinkOptionsTests
         Assert.Contains(Validate(new MySqlSinkOptions { DeadLetterTopic = "P_USERS" }),
             m => m.Contains("MySqlSink:DeadLetterTopic", StringComparison.Ordinal));
     }
+
+    private static MySqlSinkOptions Many(string tables, Action<MySqlSinkOptions>? configure = null)
+    {
+        var o = new MySqlSinkOptions();
+        configure?.Invoke(o);
+        o.UsePipeline(new KafkaPipeline.Shared.PipelineOptions { Tables = tables }, MySqlSinkOptions.Section);
+        return o;
+    }
+
+    [Fact]
+    public void Each_table_of_Pipeline_Tables_has_its_topic_dead_letter_topic_and_MySQL_table()
+    {
+        var o = Many("users, orders, sales.orders");
+        Assert.Empty(Validate(o));
+        Assert.Equal(["P_USERS", "P_ORDERS", "P_SALES_ORDERS"], o.Topics.Select(t => t.Topic));
+        Assert.Equal(["P_USERS.dlq", "P_ORDERS.dlq", "P_SALES_ORDERS.dlq"], o.Topics.Select(t => t.DeadLetterTopic));
+        Assert.Equal(["users", "orders", "sales_orders"], o.Topics.Select(t => o.TableOf(t.Table)));
+    }
+
+    [Fact]
+    public void Plain_exclusions_apply_to_every_table_and_qualified_ones_to_their_table_only()
+    {
+        var o = Many("users,orders,sales.orders", o => o.ExcludeColumns = "ssn, orders.Card_Number, sales.orders.note");
+        Assert.Empty(Validate(o));
+        var tables = o.Topics.Select(t => t.Table).ToList();
+        Assert.Equal(["ssn"], o.ExcludedColumnsOf(tables[0]));
+        Assert.Equal(["Card_Number", "ssn"], o.ExcludedColumnsOf(tables[1]).Order(StringComparer.Ordinal));
+        Assert.Contains("card_number", o.ExcludedColumnsOf(tables[1])); // case-insensitive, as MySQL's column names
+        Assert.Equal(["note", "ssn"], o.ExcludedColumnsOf(tables[2]).Order(StringComparer.Ordinal));
+        Assert.Equal(["ssn"], Many("users,orders").ExcludedColumnsOf(tables[1])); // the default keeps ssn out of every table
+    }
+
+    [Theory]
+    [InlineData("users,orders", "customers.ssn", "MySqlSink:ExcludeColumns: 'customers.ssn' names table customers")]
+    [InlineData("users", "orders..x", "MySqlSink:ExcludeColumns 'orders..x' must list column names")]
+    [InlineData("users", "us-ers.ssn", "MySqlSink:ExcludeColumns 'us-ers.ssn' must list column names")]
+    public void An_exclusion_of_a_table_the_sink_does_not_carry_or_malformed_is_refused_naming_the_setting(string tables, string exclude, string expected)
+    {
+        var message = Assert.Single(Validate(Many(tables, o => o.ExcludeColumns = exclude)));
+        Assert.StartsWith(expected, message);
+    }
+
+    [Fact]
+    public void Settings_for_one_topic_are_refused_with_many_tables_naming_them()
+    {
+        Assert.StartsWith("MySqlSink:Table names one MySQL table", Assert.Single(Validate(Many("users,orders", o => o.Table = "mirror"))));
+        Assert.StartsWith("MySqlSink:Topic names one topic", Assert.Single(Validate(Many("users,orders", o => o.Topic = "T"))));
+        Assert.StartsWith("MySqlSink:DeadLetterTopic names one topic", Assert.Single(Validate(Many("users,orders", o => o.DeadLetterTopic = "T.dlq"))));
+        Assert.Empty(Validate(Many("users,orders", o => { o.SourceTable = "orders"; o.Table = "mirror"; })));
+        Assert.StartsWith("Pipeline:Tables", Assert.Single(Validate(Many("users, us'ers"))));
+    }
 }
