@@ -157,6 +157,7 @@ public sealed class MySqlSinkTask : ISinkTask
             }
         }
         OldestFirst(schemas);
+        foreach (var (schema, newest) in schemas) state.Saw(schema, newest);
 
         // A connection only when MySQL must be read or changed: most batches find the table as it was.
         MySqlConnection? conn = null;
@@ -286,11 +287,23 @@ public sealed class MySqlSinkTask : ISinkTask
         if (r.Row is { } row)
         {
             var fields = state.FieldsOf(row.Schema, sql);
+            var version = RecordVersion.Of(r);
             StringBuilder? unchanged = null;
             for (var j = 0; j < written.Count; j++)
             {
                 var i = fields[j];
-                if (i < 0) continue; // the schema lacks the column: NULL for this version
+                if (i < 0)
+                {
+                    // The schema lacks the column. A version from before the column was added (a lagging partition's)
+                    // leaves it as stored, like an unchanged one, and a new row takes the source's default; any other
+                    // version comes after a drop: NULL.
+                    if (j >= sql.Key.Count && state.Predates(written[j].Name, version))
+                    {
+                        (unchanged is null ? unchanged = new StringBuilder() : unchanged.Append(',')).Append(j - sql.Key.Count);
+                        values[1 + j] = state.SourceDefault(written[j].Name);
+                    }
+                    continue;
+                }
                 if (row.IsUnchanged(i))
                 {
                     if (j >= sql.Key.Count) (unchanged is null ? unchanged = new StringBuilder() : unchanged.Append(',')).Append(j - sql.Key.Count);
@@ -391,6 +404,8 @@ public sealed class MySqlSinkTask : ISinkTask
     {
         private MirrorStatements? _statements;
         private readonly Dictionary<TableSchema, int[]> _fields = new(ReferenceEqualityComparer.Instance);
+        // Per column, the source's field from the newest schema seen that has it (its default); kept across Forget().
+        private readonly Dictionary<string, (FieldSchema Field, RecordVersion Version)> _sourceFields = new(StringComparer.OrdinalIgnoreCase);
 
         public MirrorTable Table { get; } = table;
         public SchemaEvolution Evolution { get; } = evolution;
@@ -424,6 +439,43 @@ public sealed class MySqlSinkTask : ISinkTask
         }
 
         public MirrorStatements Statements(InsertMode mode) => _statements ??= new MirrorStatements(Table, Layout!, excluded, mode);
+
+        /// <summary>Remembers the fields of a schema whose newest record has <paramref name="version"/>.</summary>
+        public void Saw(TableSchema schema, RecordVersion version)
+        {
+            foreach (var field in schema.Fields)
+            {
+                if (!_sourceFields.TryGetValue(field.Name, out var known) || !known.Version.IsNewerThan(version)) _sourceFields[field.Name] = (field, version);
+            }
+        }
+
+        /// <summary>
+        /// A version whose schema lacks <paramref name="column"/> is older than the record the column was created,
+        /// added or retyped for (kafkapipeline_schema_changes): it predates the column rather than follows a drop.
+        /// Only by LSN, across partitions totally ordered: within an epoch by commit and change LSN, and a lower epoch
+        /// is older than anything of a higher one (docs/events.md). A version without an LSN (the polling modes) is
+        /// ordered only by time, which does not tell this apart: it keeps the drop's NULL.
+        /// </summary>
+        public bool Predates(string column, RecordVersion version) =>
+            Decisions?.GetValueOrDefault(column) is { Present: true } decision
+            && version.CommitLsn != 0 && decision.Version.CommitLsn != 0 && decision.Version.IsNewerThan(version);
+
+        /// <summary>
+        /// The MySQL value of the source's default of a column (what a row inserted before the column was added has
+        /// in PostgreSQL), or null when unknown: the sink knows the default from a schema it has seen since it started.
+        /// </summary>
+        public object? SourceDefault(string column)
+        {
+            if (!_sourceFields.TryGetValue(column, out var known) || known.Field.Default is not { } value) return null;
+            try
+            {
+                return MySqlColumnTypes.ToMySql(known.Field, value);
+            }
+            catch (InvalidRecordException)
+            {
+                return null; // a default MySQL cannot hold (NaN): as the rows that existed when it was added
+            }
+        }
 
         /// <summary>A column or key of the table (for error texts: a name MySQL quotes is the table's, not a value).</summary>
         public bool IsName(string name) => Layout?.Has(name) == true;

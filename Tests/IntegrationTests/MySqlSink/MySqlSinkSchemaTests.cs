@@ -250,6 +250,47 @@ public class MySqlSinkSchemaTests
     }
 
     [Fact]
+    public async Task A_lagging_record_from_before_an_added_column_leaves_it_as_the_source_has_it_and_one_after_a_drop_writes_NULL()
+    {
+        await using var kit = await CreateAsync();
+        var name = Col("name", 25);
+        var old = Items(name);
+        var added = Items(name, Col("plan", 25, @default: "free"));
+        kit.Kafka.Produce(Enumerable.Range(1, 8).Select(i => Row(old, (ulong)(100 + i), [(long)i, $"n{i}"])));
+        var app = await kit.StartSinkAsync(s_items);
+        await kit.WaitForCommittedToEndAsync();
+
+        // ALTER TABLE items ADD COLUMN plan text DEFAULT 'free' at LSN 300, seen first in one partition; the others
+        // still hold updates (and an insert) committed before it, at lower LSNs, without the column. In PostgreSQL
+        // those rows read 'free'.
+        kit.Kafka.Produce([Row(added, 300, [1L, "n1", "pro"]), .. Enumerable.Range(2, 4).Select(i => Row(old, (ulong)(200 + i), [(long)i, $"u{i}"])),
+            Row(old, 250, [20L, "n20"])]);
+        await kit.WaitForCommittedToEndAsync();
+        Assert.Equal("pro", Value(kit, "plan", 1));
+        foreach (var id in new long[] { 2, 3, 4, 5, 6, 7, 8, 20 }) Assert.Equal("free", Value(kit, "plan", id));
+        Assert.Equal("u2", Value(kit, "name", 2));
+
+        // After a restart the sink still knows where the column begins (kafkapipeline_schema_changes).
+        await app.StopAsync();
+        app = await kit.StartSinkAsync(s_items);
+        kit.Kafka.Produce(Enumerable.Range(6, 3).Select(i => Row(old, (ulong)(260 + i), [(long)i, $"v{i}"])));
+        await kit.WaitForCommittedToEndAsync();
+        foreach (var id in new long[] { 6, 7, 8 })
+        {
+            Assert.Equal($"v{id}", Value(kit, "name", id));
+            Assert.Equal("free", Value(kit, "plan", id));
+        }
+
+        // DROP COLUMN plan at LSN 400: versions after it hold NULL (MySqlSink:OnColumnDropped=keep).
+        kit.Kafka.Produce([Row(old, 401, [1L, "w1"]), Row(old, 402, [2L, "w2"])]);
+        await kit.WaitForCommittedToEndAsync();
+        Assert.Null(Value(kit, "plan", 1));
+        Assert.Null(Value(kit, "plan", 2));
+        Assert.Equal("free", Value(kit, "plan", 3));
+        Assert.Equal(0, Progress(app).DeadLettered);
+    }
+
+    [Fact]
     public async Task Drop_drops_a_column_and_an_older_record_of_another_partition_does_not_bring_it_back()
     {
         await using var kit = await CreateAsync();
