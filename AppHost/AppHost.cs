@@ -20,7 +20,7 @@ var stores = builder.AddPipelineStores(runtime, topics);
 var protectionKey = builder.AddParameter("protection-key",
     new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
 
-// Pipeline:SinkReplicas runs that many instances of each sink in their consumer groups (issue 11's replica tests).
+// Pipeline:SinkReplicas runs that many instances of each sink in their consumer groups (the replica tests).
 var sinkReplicas = builder.SinkReplicas();
 
 builder.AddPipelineService<Projects.Generator>("generator", "Generator")
