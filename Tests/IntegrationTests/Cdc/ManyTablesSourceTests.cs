@@ -1,3 +1,4 @@
+using KafkaPipeline.IntegrationTests.Infrastructure;
 using System.Text;
 using KafkaPipeline.IntegrationTests.Pipeline;
 using KafkaPipeline.Shared;
@@ -26,7 +27,7 @@ public sealed class ManyTablesSourceTests(ITestOutputHelper output)
     {
         await using var h = await PipelineHarness.StartAsync(output);
         h.Cluster.CreateTopic(Orders, PipelineHarness.Partitions);
-        await ExecuteAsync(h.Postgres, OrdersTable);
+        await TestServers.ExecutePostgresAsync(h.Postgres, OrdersTable);
         h.StartGenerator(totalCount: 50, ratePerSecond: 1_000, maxBatchSize: 50);
         await h.WaitForGeneratorAsync(Patience);
         (string, string?) tables = ("Pipeline:Tables", "users,orders");
@@ -39,7 +40,7 @@ public sealed class ManyTablesSourceTests(ITestOutputHelper output)
             for (var i = 0; i < 300; i++)
             {
                 var user = random.Next(1, 51);
-                await ExecuteAsync(h.Postgres,
+                await TestServers.ExecutePostgresAsync(h.Postgres,
                     $"BEGIN; UPDATE users SET job = 'bought {i}' WHERE id = {user}; " +
                     $"INSERT INTO orders VALUES ({user}, {i}, 'item {i}', {i % 7}) ON CONFLICT (user_id, line) DO UPDATE SET qty = orders.qty + 1; " +
                     (i % 10 == 9 ? $"DELETE FROM orders WHERE line = {i - 5}; " : "") + "COMMIT");
@@ -74,7 +75,7 @@ public sealed class ManyTablesSourceTests(ITestOutputHelper output)
     {
         await using var h = await PipelineHarness.StartAsync(output);
         h.Cluster.CreateTopic(Orders, PipelineHarness.Partitions);
-        await ExecuteAsync(h.Postgres, OrdersTable,
+        await TestServers.ExecutePostgresAsync(h.Postgres, OrdersTable,
             "INSERT INTO orders SELECT u, l, 'before ' || l, l FROM generate_series(1, 300) u, generate_series(1, 40) l");
         h.StartGenerator(totalCount: 20, ratePerSecond: 1_000, maxBatchSize: 20);
         await h.WaitForGeneratorAsync(Patience);
@@ -91,7 +92,7 @@ public sealed class ManyTablesSourceTests(ITestOutputHelper output)
             for (var i = 0; !stop.IsCancellationRequested; i++)
             {
                 var u = random.Next(1, 301);
-                await ExecuteAsync(h.Postgres, (i % 3) switch
+                await TestServers.ExecutePostgresAsync(h.Postgres, (i % 3) switch
                 {
                     0 => $"UPDATE orders SET qty = qty + 1000, item = 'changed {i}' WHERE user_id = {u}",
                     1 => $"DELETE FROM orders WHERE user_id = {u} AND line = {random.Next(1, 41)}",
@@ -118,18 +119,18 @@ public sealed class ManyTablesSourceTests(ITestOutputHelper output)
         await using var h = await PipelineHarness.StartAsync(output);
         h.Cluster.CreateTopic(Orders, PipelineHarness.Partitions);
         h.Cluster.CreateTopic("P_INTRUDER", PipelineHarness.Partitions);
-        await ExecuteAsync(h.Postgres, "CREATE TABLE intruder (id bigint PRIMARY KEY, secret text)");
+        await TestServers.ExecutePostgresAsync(h.Postgres, "CREATE TABLE intruder (id bigint PRIMARY KEY, secret text)");
         h.StartGenerator(totalCount: 10, ratePerSecond: 1_000, maxBatchSize: 10);
         await h.WaitForGeneratorAsync(Patience);
         var source = h.Start(PipelineHarness.Source, ("Pipeline:Tables", "users,orders"), FastHeartbeat);
         await source.WaitForOutputAsync("streams to this source", Patience);
         Assert.True(source.Output.Contains("orders, which does not exist yet", StringComparison.Ordinal), "the missing table is not reported");
 
-        await ExecuteAsync(h.Postgres, "ALTER PUBLICATION kafka_pipeline_users ADD TABLE intruder",
+        await TestServers.ExecutePostgresAsync(h.Postgres, "ALTER PUBLICATION kafka_pipeline_users ADD TABLE intruder",
             "INSERT INTO intruder VALUES (10, 'not for the pipeline'); DELETE FROM intruder WHERE id = 10");
-        await ExecuteAsync(h.Postgres, OrdersTable, "INSERT INTO orders VALUES (10, 1, 'first', 1), (10, 2, 'second', 2)");
+        await TestServers.ExecutePostgresAsync(h.Postgres, OrdersTable, "INSERT INTO orders VALUES (10, 1, 'first', 1), (10, 2, 'second', 2)");
         await source.WaitForOutputAsync("Capturing public.orders", Patience);
-        await ExecuteAsync(h.Postgres, "UPDATE orders SET qty = 5 WHERE line = 1", "UPDATE users SET job = 'after' WHERE id = 1");
+        await TestServers.ExecutePostgresAsync(h.Postgres, "UPDATE orders SET qty = 5 WHERE line = 1", "UPDATE users SET job = 'after' WHERE id = 1");
         await CdcConvergence.WaitForSourceAsync(h);
         await WaitUntilAsync("orders in Kafka", async () => Replay(await ReadTopicAsync(h.Bootstrap, Orders)).Count == 2, Patience,
             () => Task.FromResult("not yet"));
@@ -145,7 +146,7 @@ public sealed class ManyTablesSourceTests(ITestOutputHelper output)
     public async Task A_listed_table_without_a_key_is_refused_at_start_naming_it_and_the_fix()
     {
         await using var h = await PipelineHarness.StartAsync(output);
-        await ExecuteAsync(h.Postgres, "CREATE TABLE events_log (at timestamptz, what text)");
+        await TestServers.ExecutePostgresAsync(h.Postgres, "CREATE TABLE events_log (at timestamptz, what text)");
         h.StartGenerator(totalCount: 1, ratePerSecond: 1_000, maxBatchSize: 1);
         await h.WaitForGeneratorAsync(Patience);
         var source = h.Start(PipelineHarness.Source, ("Pipeline:Tables", "users,events_log"));
@@ -194,16 +195,5 @@ public sealed class ManyTablesSourceTests(ITestOutputHelper output)
             rows[m.KeyText] = $"{row["item"] as string ?? ""}|{row["qty"]?.ToString() ?? ""}";
         }
         return rows;
-    }
-
-    private static async Task ExecuteAsync(string connectionString, params string[] statements)
-    {
-        await using var conn = new NpgsqlConnection(connectionString);
-        await conn.OpenAsync();
-        foreach (var sql in statements)
-        {
-            await using var cmd = new NpgsqlCommand(sql, conn);
-            await cmd.ExecuteNonQueryAsync();
-        }
     }
 }

@@ -1,3 +1,4 @@
+using KafkaPipeline.IntegrationTests.Infrastructure;
 using System.Globalization;
 using System.Text;
 using Confluent.Kafka;
@@ -45,10 +46,10 @@ public sealed class SourceEventTests(ITestOutputHelper output)
     {
         await using var h = await PipelineHarness.StartAsync(output);
         h.Cluster.CreateTopic(KindsTopic, PipelineHarness.Partitions);
-        await ExecuteAsync(h.Postgres, KindsTable, KindsRow, "INSERT INTO kinds (id) VALUES (2)");
+        await TestServers.ExecutePostgresAsync(h.Postgres, KindsTable, KindsRow, "INSERT INTO kinds (id) VALUES (2)");
         var source = h.Start(PipelineHarness.Source, KindsSource);
         await source.WaitForOutputAsync("Streaming changes", Patience);
-        await ExecuteAsync(h.Postgres, KindsRow.Replace("VALUES (1,", "VALUES (3,", StringComparison.Ordinal), "INSERT INTO kinds (id) VALUES (4)");
+        await TestServers.ExecutePostgresAsync(h.Postgres, KindsRow.Replace("VALUES (1,", "VALUES (3,", StringComparison.Ordinal), "INSERT INTO kinds (id) VALUES (4)");
 
         var events = await ReadRowsAsync(h, KindsTopic, 4);
         var reader = new ChangeEventReader();
@@ -134,7 +135,7 @@ public sealed class SourceEventTests(ITestOutputHelper output)
         await h.WaitForGeneratorAsync(Patience);
         var source = h.Start(PipelineHarness.Source);
         await source.WaitForOutputAsync("Streaming changes", Patience);
-        await ExecuteAsync(h.Postgres, "UPDATE users SET job = 'moved' WHERE id = 1");
+        await TestServers.ExecutePostgresAsync(h.Postgres, "UPDATE users SET job = 'moved' WHERE id = 1");
         var first = await ReadRowsAsync(h, PipelineHarness.Topic, 6);
         var epochs = first.Select(e => ChangeHeaders.ReadEpoch(e.Headers)).Distinct().ToList();
         var epoch = Assert.Single(epochs);
@@ -151,7 +152,7 @@ public sealed class SourceEventTests(ITestOutputHelper output)
         {
             try
             {
-                await ExecuteAsync(h.Postgres, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()");
+                await TestServers.ExecutePostgresAsync(h.Postgres, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = current_database()");
                 return true;
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse)
@@ -161,7 +162,7 @@ public sealed class SourceEventTests(ITestOutputHelper output)
         }, Patience, () => Task.FromResult("the slot is still active"));
         h.Restart(PipelineHarness.Source);
         await h[PipelineHarness.Source].WaitForOutputAsync("Streaming changes", Patience);
-        await ExecuteAsync(h.Postgres, "UPDATE users SET job = 'moved again' WHERE id = 2");
+        await TestServers.ExecutePostgresAsync(h.Postgres, "UPDATE users SET job = 'moved again' WHERE id = 2");
         var all = await ReadRowsAsync(h, PipelineHarness.Topic, 7, countTombstones: true);
         var later = all.Where(e => ChangeHeaders.ReadEpoch(e.Headers).Ordinal == 2).ToList();
         Assert.Contains(later, e => ChangeHeaders.ReadOp(e.Headers) == ChangeOp.Update && e.Key == "2");
@@ -245,7 +246,7 @@ public sealed class SourceEventTests(ITestOutputHelper output)
         ];
         for (var i = 0; i < steps.Length; i++)
         {
-            await ExecuteAsync(h.Postgres, steps[i]);
+            await TestServers.ExecutePostgresAsync(h.Postgres, steps[i]);
             await ReadRowsAsync(h, PipelineHarness.Topic, 3 + i);
         }
 
@@ -279,16 +280,5 @@ public sealed class SourceEventTests(ITestOutputHelper output)
             return messages.Count(m => countTombstones || m.Value is not null) >= count;
         }, Patience, async () => $"{(await ReadTopicAsync(h.Bootstrap, topic)).Count} messages");
         return [.. messages.Where(m => countTombstones || m.Value is not null).Select(m => (m.KeyText, m.Value, m.Headers ?? []))];
-    }
-
-    private static async Task ExecuteAsync(string connectionString, params string[] statements)
-    {
-        await using var conn = new NpgsqlConnection(connectionString);
-        await conn.OpenAsync();
-        foreach (var sql in statements)
-        {
-            await using var cmd = new NpgsqlCommand(sql, conn);
-            await cmd.ExecuteNonQueryAsync();
-        }
     }
 }

@@ -1,3 +1,4 @@
+using KafkaPipeline.IntegrationTests.Infrastructure;
 using KafkaPipeline.EmbeddedKafka;
 using KafkaPipeline.IntegrationTests.Pipeline;
 using KafkaPipeline.Shared;
@@ -30,7 +31,7 @@ public sealed class SourceFaultTests(ITestOutputHelper output)
         // Every Produce request fails for a while with an error no producer retries by itself.
         h.Cluster.PushRequestErrors(KafkaApiKey.Produce, Enumerable.Repeat(KafkaErrorCode.TopicAuthorizationFailed, 20).ToArray());
         var before = await CurrentLsnAsync(h.Postgres);
-        await ExecuteAsync(h.Postgres, "UPDATE users SET job = 'refused once' WHERE id = 3");
+        await TestServers.ExecutePostgresAsync(h.Postgres, "UPDATE users SET job = 'refused once' WHERE id = 3");
         await source.WaitForOutputAsync("Kafka refuses an event", Patience);
         // Heartbeats keep coming, but nothing at or after the refused transaction may be confirmed.
         await Task.Delay(TimeSpan.FromSeconds(3));
@@ -95,16 +96,5 @@ public sealed class SourceFaultTests(ITestOutputHelper output)
         await conn.OpenAsync();
         await using var cmd = new NpgsqlCommand(sql, conn);
         return (T)(await cmd.ExecuteScalarAsync())!;
-    }
-
-    private static async Task ExecuteAsync(string connectionString, params string[] statements)
-    {
-        await using var conn = new NpgsqlConnection(connectionString);
-        await conn.OpenAsync();
-        foreach (var sql in statements)
-        {
-            await using var cmd = new NpgsqlCommand(sql, conn);
-            await cmd.ExecuteNonQueryAsync();
-        }
     }
 }

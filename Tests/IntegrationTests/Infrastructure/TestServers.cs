@@ -42,6 +42,18 @@ public static class TestServers
     }
 
     /// <summary>The Database= part of a connection string.</summary>
+    /// <summary>Runs each statement in turn on one connection.</summary>
+    public static async Task ExecutePostgresAsync(string connectionString, params string[] statements)
+    {
+        await using var conn = new NpgsqlConnection(connectionString);
+        await conn.OpenAsync();
+        foreach (var sql in statements)
+        {
+            await using var cmd = new NpgsqlCommand(sql, conn);
+            await cmd.ExecuteNonQueryAsync();
+        }
+    }
+
     public static string DatabaseName(string connectionString) =>
         new NpgsqlConnectionStringBuilder(connectionString).Database ?? throw new ArgumentException("no database in the connection string");
 

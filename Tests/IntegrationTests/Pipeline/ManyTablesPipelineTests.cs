@@ -1,3 +1,4 @@
+using KafkaPipeline.IntegrationTests.Infrastructure;
 using System.Globalization;
 using System.Text.Json;
 using KafkaPipeline.EmbeddedKafka;
@@ -29,7 +30,7 @@ public sealed class ManyTablesPipelineTests(ITestOutputHelper output)
         h.Cluster.CreateTopic(Orders, PipelineHarness.Partitions);
         h.Cluster.CreateTopic(TopicNames.DeadLetter(Orders), 1);
         h.CommonSettings["Pipeline:Tables"] = "users,orders";
-        await ExecuteAsync(h.Postgres,
+        await TestServers.ExecutePostgresAsync(h.Postgres,
             "CREATE TABLE orders (customer_id bigint, order_no integer, amount numeric(12,2) NOT NULL, note text, PRIMARY KEY (customer_id, order_no))");
         await h.StartSinksAsync();
         h.Start(PipelineHarness.Source, ("Source:HeartbeatInterval", "00:00:01"));
@@ -143,16 +144,5 @@ public sealed class ManyTablesPipelineTests(ITestOutputHelper output)
         {
         }
         return rows;
-    }
-
-    private static async Task ExecuteAsync(string connectionString, params string[] statements)
-    {
-        await using var conn = new NpgsqlConnection(connectionString);
-        await conn.OpenAsync();
-        foreach (var sql in statements)
-        {
-            await using var cmd = new NpgsqlCommand(sql, conn);
-            await cmd.ExecuteNonQueryAsync();
-        }
     }
 }

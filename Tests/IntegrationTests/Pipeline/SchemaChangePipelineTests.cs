@@ -1,3 +1,4 @@
+using KafkaPipeline.IntegrationTests.Infrastructure;
 using System.Globalization;
 using System.Text.Json;
 using KafkaPipeline.IntegrationTests.Cdc;
@@ -26,7 +27,7 @@ public sealed class SchemaChangePipelineTests(ITestOutputHelper output)
         await h.WaitForGeneratorAsync(Patience);
         await CdcConvergence.WaitForSourceAsync(h);
 
-        await ExecuteAsync(h.Postgres,
+        await TestServers.ExecutePostgresAsync(h.Postgres,
             "ALTER TABLE users ADD COLUMN plan text DEFAULT 'free'",
             "UPDATE users SET plan = 'pro' WHERE id % 10 = 0",
             "ALTER TABLE users ADD COLUMN score integer",
@@ -36,7 +37,7 @@ public sealed class SchemaChangePipelineTests(ITestOutputHelper output)
             "ALTER TABLE users ADD COLUMN legacy_code text",
             "UPDATE users SET legacy_code = 'L' || id WHERE id % 2 = 0");
         await CdcConvergence.WaitForSourceAsync(h);
-        await ExecuteAsync(h.Postgres,
+        await TestServers.ExecutePostgresAsync(h.Postgres,
             "ALTER TABLE users ALTER COLUMN score TYPE bigint",
             "UPDATE users SET score = 8000000000 + id WHERE id % 5 = 0",
             "ALTER TABLE users DROP COLUMN legacy_code",
@@ -120,16 +121,5 @@ public sealed class SchemaChangePipelineTests(ITestOutputHelper output)
         await conn.OpenAsync();
         await using var cmd = new MySqlCommand(sql, conn);
         return Convert.ToString(await cmd.ExecuteScalarAsync(), CultureInfo.InvariantCulture) ?? "";
-    }
-
-    private static async Task ExecuteAsync(string connectionString, params string[] statements)
-    {
-        await using var conn = new NpgsqlConnection(connectionString);
-        await conn.OpenAsync();
-        foreach (var sql in statements)
-        {
-            await using var cmd = new NpgsqlCommand(sql, conn);
-            await cmd.ExecuteNonQueryAsync();
-        }
     }
 }
