@@ -243,6 +243,10 @@ public sealed class DashboardBenchmark(BenchmarkSettings settings, Action<string
         {
             return null; // not listening yet
         }
+        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return null; // the client's timeout: busy replaying, asked again until the deadline
+        }
     }
 
     private static async Task WaitAliveAsync(PipelineProcess process, string url, CancellationToken ct)
