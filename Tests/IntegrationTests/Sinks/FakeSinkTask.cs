@@ -22,6 +22,8 @@ internal sealed class FakeStore
     public ConcurrentDictionary<(int Partition, long Offset), int> Stored { get; } = new();
     public ConcurrentDictionary<(int Partition, long Offset), SinkRecord> Records { get; } = new();
     public int Duplicates => Stored.Values.Count(n => n > 1);
+    /// <summary>How many times records were stored, repeats included.</summary>
+    public int Stores => Stored.Values.Sum();
     public bool KeepRecords { get; init; } = true;
 }
 

@@ -239,7 +239,10 @@ public sealed class SinkRuntimeContractTests
         Assert.True(kit.Logs.Contains(LogLevel.Information, "Revoked partitions"), kit.Logs.Text);
         Assert.NotEmpty(firstTask.Closed);
         Assert.True(Progress(second).Written > 0, "the second instance got no partitions");
-        Assert.InRange(Progress(first).Written + Progress(second).Written, 6000, 6000 + 2 * 100 + store.Duplicates);
+        // How many are read again depends on how many rebalances the group needed (more on a loaded machine); what
+        // must hold is that the written counters count each record once and never more than the store saw (a record
+        // stored but revoked before it was durable is not counted).
+        Assert.InRange(Progress(first).Written + Progress(second).Written, 6000, store.Stores);
     }
 
     [Fact]
