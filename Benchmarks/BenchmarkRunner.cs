@@ -26,7 +26,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
     private const int WarmUpRate = 100;
     private const int WarmUpSeconds = 2;
     private const string Table = "users";
-    private static readonly string[] Services = ["SourceService", "MySqlSinkService", "S3SinkService"];
+    internal static readonly string[] Services = ["SourceService", "MySqlSinkService", "S3SinkService"];
 
     private readonly Stopwatch _total = Stopwatch.StartNew();
 
@@ -38,7 +38,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
     {
         var name = $"kp_bench_{DateTime.UtcNow:yyyyMMddHHmmss}_{Random.Shared.Next(0x10000):x4}";
         var pgCs = await CreatePostgresDatabaseAsync(name, ct);
-        var mysqlCs = MySqlConnectionString = await CreateMySqlDatabaseAsync(name, ct);
+        var mysqlCs = MySqlConnectionString = await CreateMySqlDatabaseAsync(settings.MySql, name, ct);
         var bucket = Bucket = name.Replace('_', '-');
         var s3Options = new S3Options { ServiceUrl = settings.S3Url, Bucket = bucket, AccessKey = settings.S3AccessKey, SecretKey = settings.S3SecretKey };
         using var s3 = s3Options.CreateClient();
@@ -183,6 +183,9 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
                 report.Failures.Add($"source comparison: {e.Message}");
             }
         }
+        // 8. Backfills that change one thing, measured alike: a second table, the lake in Parquet.
+        if (report.Ok && settings.Variants)
+            report.Variants.AddRange(await new BackfillVariants(settings, Say).RunAsync(name, env, cluster, db, s3, report.Failures, ct));
         await DropSlotsAsync(db, ct);
 
         if (settings.DashboardUsers > 0 && report.Ok)
@@ -601,6 +604,17 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             : new GoalResult("a column added to users reaches MySQL within 5 s", null, "not measured", ""));
         if (r.TopicRecordSize is { } size)
             r.Goals.Add(new GoalResult("bytes per user on the topic (reported, no goal)", null, $"{size.TotalBytes:F0} B", $"schema {size.SchemaBytes:F0} B of it, before lz4"));
+        var oneTable = r.Variants.FirstOrDefault(v => v.Tables == "users" && v.Format == "json");
+        if (oneTable is not null && r.Variants.FirstOrDefault(v => v.Tables.Contains(',', StringComparison.Ordinal)) is { } two)
+            r.Goals.Add(new GoalResult("two-table backfill into MySQL >= 90% of the one-table rows/s", two.IntoMySqlRowsPerSecond >= 0.9 * oneTable.IntoMySqlRowsPerSecond,
+                $"{two.IntoMySqlRowsPerSecond:N0} rows/s = {two.IntoMySqlRowsPerSecond / oneTable.IntoMySqlRowsPerSecond:P0} of {oneTable.IntoMySqlRowsPerSecond:N0}", two.Label));
+        if (oneTable is not null && r.Variants.FirstOrDefault(v => v.Format == "parquet") is { } parquet)
+        {
+            r.Goals.Add(new GoalResult("S3 sink backfill with parquet >= with json", parquet.IntoS3RowsPerSecond >= oneTable.IntoS3RowsPerSecond,
+                $"{parquet.IntoS3RowsPerSecond:N0} rows/s vs {oneTable.IntoS3RowsPerSecond:N0}", $"lake bytes per user {parquet.LakeBytesPerUser:F0} (parquet) vs {oneTable.LakeBytesPerUser:F0} (json)"));
+            if (parquet.LakeQuery is { } q)
+                r.Goals.Add(new GoalResult($"lake query over the {r.Users:N0}-user lake, cached, < 2 s", q.CachedSeconds < 2, $"{q.CachedSeconds:F2} s", $"{q.FirstSeconds:F2} s the first time, fetching"));
+        }
         foreach (var m in r.Memory.Where(m => Services.Contains(m.Service) && m.When.StartsWith("backfill", StringComparison.Ordinal)))
             r.Goals.Add(new GoalResult($"{m.Service} < 150 MB resident", m.PeakRssMegabytes < 150, $"{m.PeakRssMegabytes:F0} MB", "peak (VmHWM) during the backfill"));
     }
@@ -650,16 +664,16 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
         return new NpgsqlConnectionStringBuilder(settings.Postgres) { Database = name }.ConnectionString;
     }
 
-    private async Task<string> CreateMySqlDatabaseAsync(string name, CancellationToken ct)
+    internal static async Task<string> CreateMySqlDatabaseAsync(string server, string name, CancellationToken ct)
     {
-        await using (var conn = new MySqlConnection(settings.MySql))
+        await using (var conn = new MySqlConnection(server))
         {
             await conn.OpenAsync(ct);
             await using var cmd = new MySqlCommand(
                 $"CREATE DATABASE {SqlIdentifier.QuoteMySql(name)} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci", conn);
             await cmd.ExecuteNonQueryAsync(ct);
         }
-        return new MySqlConnectionStringBuilder(settings.MySql) { Database = name }.ConnectionString;
+        return new MySqlConnectionStringBuilder(server) { Database = name }.ConnectionString;
     }
 
     private void Say(string line) => log.WriteLine($"[{_total.Elapsed.TotalSeconds,6:F1}s] {line}");

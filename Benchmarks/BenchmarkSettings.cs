@@ -25,6 +25,9 @@ public sealed record BenchmarkSettings
 
     public bool Quick { get; init; }
 
+    /// <summary>The backfills that change one thing (a second table, Parquet), after the main phases.</summary>
+    public bool Variants { get; init; } = true;
+
     public string? JsonPath { get; init; }
 
     /// <summary>Npgsql connection string of a user that may CREATE DATABASE (the benchmark creates kp_bench_*).</summary>
@@ -78,6 +81,7 @@ public sealed record BenchmarkSettings
           --rates none         skip the latency phases
           --screen-rates LIST  users/s of the Dashboard screen-latency phases (default 1,100; none = skip)
           --dashboard-users N  users of state for the Dashboard's memory figure (default 1000000; --quick: 100000; 0 = skip)
+          --variants on|off    the backfills with a second table and in Parquet, each on storage of its own (default on)
         """;
 
     /// <summary>Parses the command line; environment variables of eng/env.sh supply the servers.</summary>
@@ -87,7 +91,7 @@ public sealed record BenchmarkSettings
         int? seconds = null;
         double[]? rates = null, screenRates = null;
         long? dashboardUsers = null;
-        bool quick = false;
+        bool quick = false, variants = true;
         var serviceEnv = new Dictionary<string, string>(StringComparer.Ordinal);
         string? json = null, pg = null, my = null, s3 = null, s3Dir = null, logs = null;
         for (var i = 0; i < args.Length; i++)
@@ -122,6 +126,7 @@ public sealed record BenchmarkSettings
                             ? d : throw new ArgumentException($"--screen-rates: '{r}' is not a rate between 0 and 1000"))
                         .ToArray();
                     break;
+                case "--variants" when value is "on" or "off": variants = value == "on"; break;
                 case "--dashboard-users": dashboardUsers = ParseLong(arg, value, 0, 10_000_000); break;
                 case "--json": json = value; break;
                 case "--postgres": pg = value; break;
@@ -151,6 +156,7 @@ public sealed record BenchmarkSettings
             ScreenRates = screenRates ?? [1, 100],
             DashboardUsers = dashboardUsers ?? (quick ? 100_000 : 1_000_000),
             Quick = quick,
+            Variants = variants,
             JsonPath = json,
             Postgres = pg,
             MySql = my,

@@ -35,7 +35,8 @@ public sealed class PipelineProcess : IAsyncDisposable
         get { lock (_tail) return string.Join(Environment.NewLine, _tail); }
     }
 
-    public static PipelineProcess Start(string name, IReadOnlyDictionary<string, string?> environment, string logDir)
+    public static PipelineProcess Start(string name, IReadOnlyDictionary<string, string?> environment, string logDir,
+        IReadOnlyList<string>? arguments = null)
     {
         var dll = Locate(name);
         Directory.CreateDirectory(logDir);
@@ -48,6 +49,7 @@ public sealed class PipelineProcess : IAsyncDisposable
             WorkingDirectory = Path.GetDirectoryName(dll)!,
         };
         start.ArgumentList.Add(dll);
+        foreach (var a in arguments ?? []) start.ArgumentList.Add(a);
         start.Environment["DOTNET_NOLOGO"] = "1";
         // A free port for /health, so several services (and ./run.sh) never collide.
         start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";

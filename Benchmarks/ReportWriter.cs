@@ -95,6 +95,17 @@ public static class ReportWriter
         {
             Line(string.Create(c, $"Schema change while streaming: `{change.Statement}` then an update setting it: in MySQL after {change.ToMySqlMilliseconds:F0} ms, in the lake after {(change.ToLakeMilliseconds is { } lake ? lake.ToString("F0", c) + " ms" : "(not seen)")} (the S3 sink's rotation included)."));
         }
+        if (r.Variants.Count > 0)
+        {
+            Line();
+            Line("| backfill variant (own storage each) | rows | into Kafka (rows/s) | into MySQL (rows/s) | into S3 (rows/s) | lake objects | lake bytes per user | CPU s (source / MySQL sink / S3 sink) |");
+            Line("|---|---:|---:|---:|---:|---:|---:|---|");
+            foreach (var v in r.Variants)
+                Line(string.Create(c, $"| {v.Label} | {v.Rows:N0} | {v.IntoKafkaRowsPerSecond:N0} | {v.IntoMySqlRowsPerSecond:N0} | {v.IntoS3RowsPerSecond:N0} | {v.LakeObjects:N0} | {v.LakeBytesPerUser:F0} | {string.Join(" / ", v.Services.Select(m => m.CpuSeconds?.ToString("F1", c) ?? "-"))} |"));
+            Line("Rows/s from the first record in Kafka until the store held every row (polled every ~100 ms), so the variants compare with each other; the backfill above measures first to last write instead.");
+            foreach (var q in r.Variants.Where(v => v.LakeQuery is not null))
+                Line(string.Create(c, $"Lake command over the {q.Label} lake (`eng/lake.sh` equivalent, a new process each time): `{q.LakeQuery!.Query}` {q.LakeQuery.FirstSeconds:F2} s the first time (fetching every object), {q.LakeQuery.CachedSeconds:F2} s cached."));
+        }
         if (r.Memory.Count > 0)
         {
             Line();

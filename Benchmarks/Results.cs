@@ -92,6 +92,20 @@ public sealed record TopicRecordSize(int Records, double KeyBytes, double ValueB
 /// <summary>From <c>ALTER TABLE users ADD COLUMN</c> (and an update that sets it) to that value in MySQL and in the lake.</summary>
 public sealed record SchemaChangeResult(string Statement, double ToMySqlMilliseconds, double? ToLakeMilliseconds);
 
+/// <summary>
+/// One backfill of <see cref="BackfillVariants"/>: rows/s into each store from the first record in Kafka until the store
+/// held every row, the lake's bytes per user, and each service's peak memory and CPU.
+/// </summary>
+public sealed record VariantResult(
+    string Label, string Tables, string Format, long Rows, double IntoKafkaRowsPerSecond, double IntoMySqlRowsPerSecond,
+    double IntoS3RowsPerSecond, int LakeObjects, double LakeBytesPerUser, IReadOnlyList<MemoryResult> Services)
+{
+    public LakeQueryResult? LakeQuery { get; init; }
+}
+
+/// <summary>The lake command over a variant's bucket: seconds the first time (fetching every object) and the second (cached).</summary>
+public sealed record LakeQueryResult(string Query, double FirstSeconds, double CachedSeconds);
+
 public sealed record GoalResult(string Goal, bool? Met, string Measured, string Note);
 
 public sealed record MachineInfo(string Cpu, int Cores, double MemoryGigabytes, string Os, string Runtime, string Commit)
@@ -120,6 +134,7 @@ public sealed record BenchmarkReport
     public List<MemoryResult> Memory { get; } = [];
     public TopicRecordSize? TopicRecordSize { get; set; }
     public SchemaChangeResult? SchemaChange { get; set; }
+    public List<VariantResult> Variants { get; } = [];
     public List<GoalResult> Goals { get; } = [];
     public List<string> Failures { get; } = [];
     public bool Ok => Failures.Count == 0;

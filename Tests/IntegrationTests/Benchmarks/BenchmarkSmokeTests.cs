@@ -76,6 +76,17 @@ public sealed class BenchmarkSmokeTests(ITestOutputHelper output)
         Assert.True(size.Records > 0 && size.SchemaBytes > 0 && size.ValueBytes > size.SchemaBytes, $"{size}");
         Assert.Contains(report.Goals, g => g.Goal.StartsWith("a column added to users reaches MySQL", StringComparison.Ordinal) && g.Met is not null);
 
+        // The backfill variants: each on its own storage, every row in both stores, Parquet's lake queried twice.
+        Assert.Equal(["users, json", "users + orders, json", "users, parquet"], report.Variants.Select(v => v.Label));
+        var users = report.Variants[0].Rows;
+        Assert.True(users >= Users, $"{users}");
+        Assert.Equal([users, users + users / 2, users], report.Variants.Select(v => v.Rows));
+        Assert.All(report.Variants, v => Assert.True(v.IntoMySqlRowsPerSecond > 0 && v.IntoS3RowsPerSecond > 0 && v.LakeBytesPerUser > 0, $"{v}"));
+        var query = Assert.IsType<LakeQueryResult>(report.Variants[2].LakeQuery);
+        Assert.True(query.FirstSeconds > 0 && query.CachedSeconds > 0);
+        Assert.Contains(report.Goals, g => g.Goal.StartsWith("two-table backfill", StringComparison.Ordinal) && g.Met is not null);
+        Assert.Contains(report.Goals, g => g.Goal.StartsWith("S3 sink backfill with parquet", StringComparison.Ordinal) && g.Met is not null);
+
         Assert.Contains(report.Memory, m => m.Service == "MySqlSinkService" && m.PeakRssMegabytes > 0);
         Assert.Equal(3, report.Goals.Count(g => g.Met is not null && g.Goal.Contains("resident", StringComparison.Ordinal)));
 
