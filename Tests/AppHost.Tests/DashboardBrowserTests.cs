@@ -3,7 +3,8 @@ using Microsoft.Playwright;
 namespace KafkaPipeline.AppHost.Tests;
 
 // The Aspire dashboard of the local runtime in a real browser: Debian's chromium driven by Microsoft.Playwright
-// (Playwright's own browser download cannot work on our machines). Screenshots: TestResults/*.png.
+// (Playwright's own browser download cannot work on our machines). Screenshots: TestResults/*.png, two of them also
+// docs/images/ (the ones docs/aspire.md shows).
 [Collection(LocalRuntimeCollection.Name)]
 public sealed class DashboardBrowserTests
 {
@@ -39,6 +40,7 @@ public sealed class DashboardBrowserTests
             await Assertions.Expect(row).Not.ToContainTextAsync("Unhealthy", new() { Timeout = 120_000 });
         }
         await page.ScreenshotAsync(new() { Path = Screenshot("dashboard-resources.png"), FullPage = true });
+        KeepForDocs("dashboard-resources.png", "aspire-dashboard-resources.png");
         await File.WriteAllTextAsync(Screenshot("dashboard-resources.html"), await page.ContentAsync(), ct);
 
         // Traces: one trace (one user) with spans from all four services.
@@ -58,6 +60,7 @@ public sealed class DashboardBrowserTests
         foreach (var service in new[] { "generator", "source", "mysql-sink", "s3-sink" })
             await Assertions.Expect(page.GetByText(service, new() { Exact = true }).First).ToBeVisibleAsync();
         await page.ScreenshotAsync(new() { Path = Screenshot("dashboard-trace-detail.png"), FullPage = true });
+        KeepForDocs("dashboard-trace-detail.png", "aspire-dashboard-trace.png");
     }
 
     // The Resources grid's row for a resource; matched on the whole name cell ("mysql" is not "mysql-sink").
@@ -73,4 +76,8 @@ public sealed class DashboardBrowserTests
         Directory.CreateDirectory(dir);
         return Path.Combine(dir, file);
     }
+
+    // The pictures the docs show (docs/images/) are the ones the last run of this test took.
+    private static void KeepForDocs(string screenshot, string docsImage) =>
+        File.Copy(Screenshot(screenshot), Path.Combine(LocalPipeline.RepositoryRoot(), "docs", "images", docsImage), overwrite: true);
 }

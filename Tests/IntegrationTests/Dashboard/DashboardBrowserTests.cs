@@ -67,7 +67,7 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         Assert.Equal(top.ToString("N0", CultureInfo.InvariantCulture),
             await page.Locator("[data-testid=top-countries] li .num").First.EvaluateAsync<string>("e => e.firstChild.textContent"));
         h.Log($"CEO page: {perCountry.Values.Sum()} customers, {checkedCountries} countries checked on the map; screenshot " +
-              await Screenshot(page, "dashboard-ceo-page"));
+              await Screenshot(page, "dashboard-ceo-page", docsImage: "dashboard-ceo.png"));
 
         // 2. A user inserted in PostgreSQL appears (count and latest sign-ups), and a deleted one disappears.
         var zelda = await InsertUserAsync(h.Postgres, "Zelda Quartz", "Iceland");
@@ -132,14 +132,20 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         public string Fill { get; set; } = "";
     }
 
-    /// <summary>Saves TestResults/screenshots/{name}.png beside ./test.sh's results.trx (Tests/IntegrationTests/TestResults).</summary>
-    private static Task<string> Screenshot(IPage page, string name)
+    /// <summary>
+    /// Saves TestResults/screenshots/{name}.png beside ./test.sh's results.trx (Tests/IntegrationTests/TestResults), and
+    /// as docs/images/{docsImage} when given, so the picture the docs show is the one the last run of this test took.
+    /// </summary>
+    private static async Task<string> Screenshot(IPage page, string name, string? docsImage = null)
     {
         var bin = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var project = bin.Parent?.Parent?.Parent; // bin/<Config>/<tfm> -> the project's folder
-        var results = project is not null && File.Exists(Path.Combine(project.FullName, "IntegrationTests.csproj"))
-            ? Path.Combine(project.FullName, "TestResults") : Path.Combine(AppContext.BaseDirectory, "TestResults");
-        return HeadlessChromium.ScreenshotAsync(page, Path.Combine(results, "screenshots", name + ".png"));
+        var inRepository = project is not null && File.Exists(Path.Combine(project.FullName, "IntegrationTests.csproj"));
+        var results = inRepository ? Path.Combine(project!.FullName, "TestResults") : Path.Combine(AppContext.BaseDirectory, "TestResults");
+        var path = await HeadlessChromium.ScreenshotAsync(page, Path.Combine(results, "screenshots", name + ".png"));
+        if (docsImage is not null && inRepository)
+            File.Copy(path, Path.Combine(project!.Parent!.Parent!.FullName, "docs", "images", docsImage), overwrite: true);
+        return path;
     }
 
     private static async Task WaitForCountAsync(IPage page, long expected) =>
