@@ -50,6 +50,8 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
         cluster.CreateTopic(StageTopic, settings.Partitions);
         cluster.CreateTopic(PollingTopic, settings.Partitions);
         cluster.CreateTopic(CdcTopic, settings.Partitions);
+        foreach (var compression in new[] { Confluent.Kafka.CompressionType.None, Confluent.Kafka.CompressionType.Lz4 })
+            cluster.CreateTopic(KafkaStore.SizesTopic(compression), 1);
         await using var db = NpgsqlDataSource.Create(pgCs);
         var pg = new PgStore(db, Table);
         var mysql = new MySqlStore(mysqlCs, Table);
@@ -603,7 +605,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
                 change.ToLakeMilliseconds is { } lake ? $"the lake after {lake:F0} ms" : "not seen in the lake")
             : new GoalResult("a column added to users reaches MySQL within 5 s", null, "not measured", ""));
         if (r.TopicRecordSize is { } size)
-            r.Goals.Add(new GoalResult("bytes per user on the topic (reported, no goal)", null, $"{size.TotalBytes:F0} B", $"schema {size.SchemaBytes:F0} B of it, before lz4"));
+            r.Goals.Add(new GoalResult("bytes per user on the topic (reported, no goal)", null, $"{size.TotalBytes:F0} B", $"schema {size.SchemaBytes:F0} B of it; sent {size.WireBytesLz4:F0} B with lz4, {size.WireBytesUncompressed:F0} B without"));
         var oneTable = r.Variants.FirstOrDefault(v => v.Tables == "users" && v.Format == "json");
         if (oneTable is not null && r.Variants.FirstOrDefault(v => v.Tables.Contains(',', StringComparison.Ordinal)) is { } two)
             r.Goals.Add(new GoalResult("two-table backfill into MySQL >= 90% of the one-table rows/s", two.IntoMySqlRowsPerSecond >= 0.9 * oneTable.IntoMySqlRowsPerSecond,

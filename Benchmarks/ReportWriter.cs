@@ -89,7 +89,7 @@ public static class ReportWriter
         if (r.TopicRecordSize is { } size)
         {
             Line();
-            Line(string.Create(c, $"Topic {BenchmarkRunner.Topic}: {size.TotalBytes:F0} bytes per user as produced (key {size.KeyBytes:F0}, value {size.ValueBytes:F0} of which the schema {size.SchemaBytes:F0}, headers {size.HeaderBytes:F0}; mean of {size.Records:N0} records, before the producer's lz4)."));
+            Line(string.Create(c, $"Topic {BenchmarkRunner.Topic}: {size.TotalBytes:F0} bytes per user as produced (key {size.KeyBytes:F0}, value {size.ValueBytes:F0} of which the schema {size.SchemaBytes:F0}, headers {size.HeaderBytes:F0}; mean of {size.Records:N0} records, before the producer's lz4); sent to the broker per record (produced again with the source's settings, librdkafka's tx_bytes): {size.WireBytesUncompressed:F0} bytes uncompressed, {size.WireBytesLz4:F0} with lz4."));
         }
         if (r.SchemaChange is { } change)
         {

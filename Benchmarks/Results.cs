@@ -87,6 +87,10 @@ public sealed record MemoryResult(string Service, double PeakRssMegabytes, strin
 public sealed record TopicRecordSize(int Records, double KeyBytes, double ValueBytes, double SchemaBytes, double HeaderBytes)
 {
     public double TotalBytes => KeyBytes + ValueBytes + HeaderBytes;
+
+    /// <summary>The same records produced again with the source's settings: bytes sent per record, uncompressed and with lz4.</summary>
+    public double? WireBytesUncompressed { get; init; }
+    public double? WireBytesLz4 { get; init; }
 }
 
 /// <summary>From <c>ALTER TABLE users ADD COLUMN</c> (and an update that sets it) to that value in MySQL and in the lake.</summary>

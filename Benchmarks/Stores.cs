@@ -119,6 +119,9 @@ public sealed class KafkaStore : IDisposable
     public string Topic { get; }
     public int Partitions { get; }
 
+    /// <summary>The scratch topics the record sizes are measured in (created by the runner: the embedded Kafka creates no topic by itself).</summary>
+    public static string SizesTopic(Confluent.Kafka.CompressionType compression) => $"BENCH_SIZES_{compression}".ToUpperInvariant();
+
     public long[] HighWatermarks() =>
         Enumerable.Range(0, Partitions)
             .Select(p => _marks.QueryWatermarkOffsets(new TopicPartition(Topic, p), TimeSpan.FromSeconds(10)).High.Value)
@@ -176,6 +179,7 @@ public sealed class KafkaStore : IDisposable
         }).SetLogHandler((_, _) => { }).Build();
         consumer.Assign(new TopicPartitionOffset(Topic, 0, 0));
         long n = 0, key = 0, value = 0, schema = 0, headers = 0;
+        var sampled = new List<Message<byte[]?, byte[]?>>();
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (n < max && DateTime.UtcNow < deadline)
         {
@@ -188,10 +192,46 @@ public sealed class KafkaStore : IDisposable
             value += r.Message.Value?.Length ?? 0;
             schema += SchemaBytes(r.Message.Value);
             headers += r.Message.Headers.Sum(h => h.Key.Length + (h.GetValueBytes()?.Length ?? 0));
+            sampled.Add(new Message<byte[]?, byte[]?> { Key = r.Message.Key, Value = r.Message.Value, Headers = r.Message.Headers });
         }
         consumer.Close();
-        return n == 0 ? new TopicRecordSize(0, 0, 0, 0, 0)
-            : new TopicRecordSize((int)n, Math.Round((double)key / n, 1), Math.Round((double)value / n, 1), Math.Round((double)schema / n, 1), Math.Round((double)headers / n, 1));
+        if (n == 0) return new TopicRecordSize(0, 0, 0, 0, 0);
+        return new TopicRecordSize((int)n, Math.Round((double)key / n, 1), Math.Round((double)value / n, 1), Math.Round((double)schema / n, 1), Math.Round((double)headers / n, 1))
+        {
+            WireBytesUncompressed = WireBytesPerRecord(sampled, Confluent.Kafka.CompressionType.None, ct),
+            WireBytesLz4 = WireBytesPerRecord(sampled, Confluent.Kafka.CompressionType.Lz4, ct),
+        };
+    }
+
+    /// <summary>
+    /// Bytes per record the source's producer settings send to the broker (librdkafka's tx_bytes: batches, compression
+    /// and protocol included) when producing <paramref name="records"/> again into a scratch topic with <paramref name="compression"/>.
+    /// </summary>
+    private double? WireBytesPerRecord(List<Message<byte[]?, byte[]?>> records, Confluent.Kafka.CompressionType compression, CancellationToken ct)
+    {
+        var config = KafkaSettings.Producer(_bootstrap, "kp-bench-sizes");
+        config.CompressionType = compression;
+        config.StatisticsIntervalMs = 100;
+        config.MessageTimeoutMs = 30_000;
+        long txBytes = -1;
+        var flushed = false;
+        using var producer = new ProducerBuilder<byte[]?, byte[]?>(config)
+            .SetLogHandler((_, _) => { })
+            .SetStatisticsHandler((_, json) =>
+            {
+                if (!Volatile.Read(ref flushed)) return;
+                using var stats = System.Text.Json.JsonDocument.Parse(json);
+                Interlocked.Exchange(ref txBytes, stats.RootElement.GetProperty("tx_bytes").GetInt64());
+            })
+            .Build();
+        var failed = 0;
+        foreach (var m in records) producer.Produce(SizesTopic(compression), m, d => { if (d.Error.IsError) Interlocked.Increment(ref failed); });
+        if (producer.Flush(TimeSpan.FromSeconds(60)) > 0 || failed > 0) return null;
+        ct.ThrowIfCancellationRequested();
+        Volatile.Write(ref flushed, true);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (Interlocked.Read(ref txBytes) < 0 && DateTime.UtcNow < deadline) Thread.Sleep(50);
+        return txBytes < 0 ? null : Math.Round((double)Interlocked.Read(ref txBytes) / records.Count, 1);
     }
 
     /// <summary>The bytes of the envelope's "schema" member (the same for every event of one table version).</summary>

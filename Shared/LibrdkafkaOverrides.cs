@@ -26,6 +26,9 @@ public static class LibrdkafkaOverrides
         "fetch.wait.max.ms", "fetch.min.bytes", "fetch.max.bytes", "max.partition.fetch.bytes", "fetch.message.max.bytes",
         "fetch.error.backoff.ms", "fetch.queue.backoff.ms", "queued.min.messages", "queued.max.messages.kbytes",
         "receive.message.max.bytes", "check.crcs",
+        // Producing (the source): message size, batching and the local queue; never acks, idempotence or partitioning
+        "message.max.bytes", "linger.ms", "batch.num.messages", "batch.size", "queue.buffering.max.messages",
+        "queue.buffering.max.kbytes", "compression.type", "compression.level",
         // Connections, retries and metadata
         "socket.timeout.ms", "socket.keepalive.enable", "socket.nagle.disable", "socket.send.buffer.bytes",
         "socket.receive.buffer.bytes", "socket.connection.setup.timeout.ms", "connections.max.idle.ms",

@@ -74,6 +74,7 @@ public sealed class BenchmarkSmokeTests(ITestOutputHelper output)
         Assert.NotNull(change.ToLakeMilliseconds);
         var size = Assert.IsType<TopicRecordSize>(report.TopicRecordSize);
         Assert.True(size.Records > 0 && size.SchemaBytes > 0 && size.ValueBytes > size.SchemaBytes, $"{size}");
+        Assert.True(size.WireBytesLz4 > 0 && size.WireBytesUncompressed > size.WireBytesLz4, $"{size}");
         Assert.Contains(report.Goals, g => g.Goal.StartsWith("a column added to users reaches MySQL", StringComparison.Ordinal) && g.Met is not null);
 
         // The backfill variants: each on its own storage, every row in both stores, Parquet's lake queried twice.

@@ -55,6 +55,23 @@ public sealed class LibrdkafkaOverridesTests
     public void Tuning_keys_pass(string key, string value) =>
         Assert.Empty(LibrdkafkaOverrides.Validate("S3Sink:ConsumerOverrides", new Dictionary<string, string> { [key] = value }));
 
+    [Theory]
+    [InlineData("message.max.bytes", "4000000")] // what the source's error for an event too large tells the operator to set
+    [InlineData("linger.ms", "1")]
+    [InlineData("queue.buffering.max.kbytes", "65536")]
+    public void The_source_s_producer_may_be_sized_and_batched(string key, string value) =>
+        Assert.Empty(LibrdkafkaOverrides.Validate("Source:ProducerOverrides", new Dictionary<string, string> { [key] = value }));
+
+    [Theory]
+    [InlineData("acks")]
+    [InlineData("enable.idempotence")]
+    [InlineData("enable.gapless.guarantee")]
+    [InlineData("message.timeout.ms")]
+    [InlineData("partitioner")]
+    public void The_producer_settings_exactly_once_rests_on_are_refused(string key) =>
+        Assert.StartsWith($"Source:ProducerOverrides:{key} {Refused}",
+            Assert.Single(LibrdkafkaOverrides.Validate("Source:ProducerOverrides", new Dictionary<string, string> { [key] = "1" })));
+
     [Fact]
     public void Every_allowed_key_is_documented()
     {
