@@ -1,4 +1,3 @@
-using System.Text;
 using Confluent.Kafka;
 
 namespace KafkaPipeline.Shared;
@@ -53,76 +52,4 @@ public static class KafkaSettings
         SessionTimeoutMs = 10_000,
         SocketKeepaliveEnable = true,
     };
-}
-
-/// <summary>Message headers the pipeline writes and reads.</summary>
-public static class PipelineHeaders
-{
-    public const string TraceParent = "traceparent";
-    public const string TraceState = "tracestate";
-    public const string DlqError = "dlq.error.message";
-    public const string DlqErrorType = "dlq.error.type";
-    public const string DlqStage = "dlq.stage";
-    public const string DlqService = "dlq.service";
-    public const string DlqTopic = "dlq.original.topic";
-    public const string DlqPartition = "dlq.original.partition";
-    public const string DlqOffset = "dlq.original.offset";
-    /// <summary>How the dead-lettered value is stored: as-received, fields-protected (private fields hashed) or sealed.</summary>
-    public const string DlqValueForm = "dlq.value.form";
-
-    /// <summary>The last header of that name as text; null when absent or when its value is null (a stranger's producer may send that).</summary>
-    public static string? GetString(Headers? headers, string key) =>
-        headers is not null && headers.TryGetLastBytes(key, out var bytes) && bytes is not null ? Encoding.UTF8.GetString(bytes) : null;
-
-    public static void SetString(Headers headers, string key, string value)
-    {
-        headers.Remove(key);
-        headers.Add(key, Encoding.UTF8.GetBytes(value));
-    }
-}
-
-/// <summary>
-/// Kafka's default partitioner (murmur2 of the key bytes, as the Java client does), computed here so the
-/// source knows which partition each row goes to.
-/// </summary>
-public static class Murmur2Partitioner
-{
-    public static int Partition(ReadOnlySpan<byte> key, int partitionCount) =>
-        (int)((uint)(Hash(key) & 0x7fffffff) % (uint)partitionCount);
-
-    public static int Hash(ReadOnlySpan<byte> data)
-    {
-        const uint seed = 0x9747b28c;
-        const uint m = 0x5bd1e995;
-        const int r = 24;
-        var length = data.Length;
-        var h = seed ^ (uint)length;
-        var i = 0;
-        for (; i + 4 <= length; i += 4)
-        {
-            var k = (uint)(data[i] | data[i + 1] << 8 | data[i + 2] << 16 | data[i + 3] << 24);
-            k *= m;
-            k ^= k >> r;
-            k *= m;
-            h *= m;
-            h ^= k;
-        }
-        switch (length - i)
-        {
-            case 3:
-                h ^= (uint)data[i + 2] << 16;
-                goto case 2;
-            case 2:
-                h ^= (uint)data[i + 1] << 8;
-                goto case 1;
-            case 1:
-                h ^= data[i];
-                h *= m;
-                break;
-        }
-        h ^= h >> 13;
-        h *= m;
-        h ^= h >> 15;
-        return (int)h;
-    }
 }
