@@ -66,7 +66,7 @@ public sealed class SourceWorker(
         Task<IReadOnlyList<SourceRow>>? nextBatch = null;
         while (!ct.IsCancellationRequested)
         {
-            var rows = await (nextBatch ?? RetryAsync("read from PostgreSQL", c => reader.ReadAfterAsync(position, c), ct));
+            var rows = await (nextBatch ?? RetryAsync("reading the next rows", c => reader.ReadAfterAsync(position, c), ct));
             nextBatch = null;
             PipelineTelemetry.RecordsIn.Add(rows.Count, s_service);
             if (rows.Count > 0)
@@ -75,7 +75,7 @@ public sealed class SourceWorker(
                 // A full batch means more is waiting: read the next one while Kafka acknowledges this one. Reading
                 // ahead changes nothing durable; the position is still saved only after the acks.
                 if (rows.Count == _options.BatchSize)
-                    nextBatch = RetryAsync("read from PostgreSQL", c => reader.ReadAfterAsync(last, c), ct);
+                    nextBatch = RetryAsync("reading the next rows", c => reader.ReadAfterAsync(last, c), ct);
                 var toSend = rows;
                 if (position < replayUpTo)
                 {
@@ -84,7 +84,7 @@ public sealed class SourceWorker(
                 }
                 await kafka.PublishAsync(_options.Topic, tail.PartitionCount, toSend, ct);
                 position = last;
-                await RetryAsync("save the source position", c => offsets.SaveAsync(position, c), ct);
+                await RetryAsync("saving the source position", c => offsets.SaveAsync(position, c), ct);
                 published += toSend.Count;
             }
 
@@ -104,25 +104,13 @@ public sealed class SourceWorker(
         tail.LastPositions.TryGetValue(Murmur2Partitioner.Partition(SourceKafka.KeyOf(row.Row), tail.PartitionCount), out var last)
         && row.Position <= last;
 
-    private async Task<T> RetryAsync<T>(string what, Func<CancellationToken, Task<T>> action, CancellationToken ct)
-    {
-        var delay = TimeSpan.FromMilliseconds(250);
-        while (true)
-        {
-            try
-            {
-                return await action(ct);
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
-            {
-                PipelineTelemetry.Errors.Add(1, s_service);
-                logger.LogWarning("Could not {What}, retrying in {Delay} ms: {Error}", what, (int)delay.TotalMilliseconds, e.Message);
-                await Task.Delay(delay, ct);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
-            }
-        }
-    }
+    private Task<T> RetryAsync<T>(string what, Func<CancellationToken, Task<T>> action, CancellationToken ct) =>
+        Backoff.UntilDoneAsync("PostgreSQL", what, action, s_maxRetryDelay, logger, ct, IsTransient);
 
     private Task RetryAsync(string what, Func<CancellationToken, Task> action, CancellationToken ct) =>
-        RetryAsync<bool>(what, async c => { await action(c); return true; }, ct);
+        Backoff.UntilDoneAsync("PostgreSQL", what, action, s_maxRetryDelay, logger, ct, IsTransient);
+
+    private static readonly TimeSpan s_maxRetryDelay = TimeSpan.FromSeconds(5);
+
+    private static bool IsTransient(Exception e) => e is NpgsqlException or TimeoutException;
 }
