@@ -35,17 +35,16 @@ public static class KafkaSettings
         // How long a fetch may wait for data. A real broker answers as soon as one message is there, so this only sets
         // how often an idle consumer asks. The embedded Kafka (librdkafka's mock cluster) holds an empty fetch for the
         // whole wait and does not wake up on new data (rdkafka_mock_handlers.c): there the wait is added to every
-        // record's latency (100 ms gave Kafka -> MySQL p99 108 ms at 1 user/s).
+        // record's latency.
         FetchWaitMaxMs = 10,
         // A request unanswered this long is retried on a new connection (default 60 s stalled a partition for a
         // minute after a broker came back).
         SocketTimeoutMs = 10_000,
         // Pre-fetch per partition: librdkafka's 64 MB default held most of a sink's memory during a backfill. With the
-        // short backoff below, 2 MB (about 4,500 users) still feeds a sink far faster than it writes.
+        // short backoff below, 2 MB still feeds a sink far faster than it writes.
         QueuedMaxMessagesKbytes = 2_048,
         // When that pre-fetch is full, librdkafka waits this long before it fetches the partition again (default 1 s,
         // since librdkafka 2.4): a consumer that drains its queue in less stood idle for the rest of the second.
-        // Measured with the sink runtime on 200,000 records: pauses of 0.8-0.9 s every ~25,000 records, 26k/s.
         FetchQueueBackoffMs = 10,
         // A sink killed outright is noticed after this long and its partitions move to the restarted instance
         // (librdkafka's default of 45 s would stall a restart for most of a minute).
