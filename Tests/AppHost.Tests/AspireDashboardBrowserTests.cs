@@ -5,7 +5,7 @@ namespace KafkaPipeline.AppHost.Tests;
 // The Aspire dashboard of the local runtime in a real browser: Debian's chromium driven by Microsoft.Playwright
 // (Playwright's own browser download cannot work on our machines). Screenshots: TestResults/*.png.
 [Collection(LocalRuntimeCollection.Name)]
-public sealed class DashboardBrowserTests
+public sealed class AspireDashboardBrowserTests
 {
     private const string Chromium = "/usr/bin/chromium";
     private static readonly TimeSpan s_deadline = TimeSpan.FromMinutes(10);
