@@ -95,6 +95,3 @@ public static class Backoff
         public void Reset() => _next = FirstDelay;
     }
 }
-
-/// <summary>A failure that waiting cannot fix (bad configuration, missing privilege): the service stops with its message.</summary>
-public sealed class NotRetriableException(string message, Exception? inner = null) : Exception(message, inner);
