@@ -16,7 +16,7 @@ Console.WriteLine($"AppHost: tables {string.Join(",", tables.TableList)} (topics
 var stores = builder.AddPipelineStores(runtime, topics);
 
 // Key of the keyed hash that replaces private fields (ssn) in the lake and the dead-letter topic
-// (Shared/FieldProtection.cs); generated once and kept in the AppHost's user secrets.
+// (Shared/Protection/FieldProtection.cs); generated once and kept in the AppHost's user secrets.
 var protectionKey = builder.AddParameter("protection-key",
     new GenerateParameterDefault { MinLength = 32, Special = false }, secret: true, persist: true);
 

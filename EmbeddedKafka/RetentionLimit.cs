@@ -6,7 +6,7 @@ namespace KafkaPipeline.EmbeddedKafka;
 /// librdkafka's mock partition keeps at most 5 MiB (and 100,000 record batches) of log and silently drops the
 /// oldest batches beyond that (rdkafka_mock.c, rd_kafka_mock_msgset_new; the limits are hard-coded, no setter
 /// or config property exists, still so in 2.16). A backfill of 200,000 records of ~400 bytes in 4 partitions is
-/// ~20 MB a partition, so a consumer starting at offset 0 would lose most of it (measured: 48,601 of 200,000 kept).
+/// ~20 MB a partition, so a consumer starting at offset 0 would lose most of it.
 /// This raises the two limits of a topic's partitions by writing the fields directly, for the librdkafka version
 /// whose struct layout was read from the source and checked here (2.16.x, 64-bit). Every pointer and value is
 /// cross-checked before the single write; on any mismatch nothing is written and the caller fails loudly.

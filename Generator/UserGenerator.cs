@@ -51,14 +51,14 @@ public sealed class UserGenerator(
             due = Math.Min(due, _options.MaxBatchSize);
             if (due > 0)
             {
-                await WithRetry("insert", c => InsertAsync(fake, (int)due, c), ct);
+                await WithRetry("inserting users", c => InsertAsync(fake, (int)due, c), ct);
                 _inserted += due;
                 maxId = await MaxIdAsync(ct);
                 updateCredit += due * _options.UpdateFraction;
                 if (updateCredit >= 1 && maxId > 0)
                 {
                     var updates = (int)Math.Min(updateCredit, _options.MaxBatchSize);
-                    await WithRetry("update", c => UpdateAsync(fake, updates, maxId, c), ct);
+                    await WithRetry("updating users", c => UpdateAsync(fake, updates, maxId, c), ct);
                     updateCredit -= updates;
                     _updated += updates;
                 }
@@ -167,23 +167,10 @@ public sealed class UserGenerator(
     }
 
     /// <summary>PostgreSQL going away must not stop the generator: retry the same batch with backoff.</summary>
-    private async Task WithRetry(string what, Func<CancellationToken, Task> action, CancellationToken ct)
-    {
-        var delay = TimeSpan.FromMilliseconds(250);
-        while (true)
-        {
-            try
-            {
-                await action(ct);
-                return;
-            }
-            catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
-            {
-                PipelineTelemetry.Errors.Add(1, new KeyValuePair<string, object?>("service", "generator"));
-                logger.LogWarning("Generator {What} failed, retrying in {Delay} ms: {Error}", what, (int)delay.TotalMilliseconds, e.Message);
-                await Task.Delay(delay, ct);
-                delay = TimeSpan.FromMilliseconds(Math.Min(delay.TotalMilliseconds * 2, 5000));
-            }
-        }
-    }
+    private Task WithRetry(string what, Func<CancellationToken, Task> action, CancellationToken ct) =>
+        Backoff.UntilDoneAsync("PostgreSQL", what, action, s_maxRetryDelay, logger, ct, IsTransient);
+
+    private static readonly TimeSpan s_maxRetryDelay = TimeSpan.FromSeconds(5);
+
+    private static bool IsTransient(Exception e) => e is NpgsqlException or TimeoutException;
 }

@@ -11,15 +11,15 @@ public sealed class S3SinkOptions() : SinkOptions("s3-sink", "s3")
     public const string Section = "S3Sink";
 
     /// <summary>
-    /// Most records in one object (Confluent's flush.size). 5,000 (about 2 MB) keeps a 20k users/s backfill at about one
-    /// object a second per partition and the sink under 200 MB (10,000 measured 211 MB); at 1 user/s RotateInterval
-    /// closes objects long before this.
+    /// Most records in one object (Confluent's flush.size). Bounds the sink's memory during a backfill (an open object
+    /// is held until it is stored) while keeping objects few; at a trickle RotateInterval closes objects long before
+    /// this.
     /// </summary>
     public int FlushSize { get; set; } = 5_000;
 
     /// <summary>
-    /// Longest wall-clock time an object stays open. Checked on a timer, not only when a record arrives, so at 1 user/s
-    /// each user is in S3 about 1-1.5 s after it reached Kafka.
+    /// Longest wall-clock time an object stays open. Checked on a timer, not only when a record arrives, so at a trickle
+    /// each user is in S3 about this long after it reached Kafka.
     /// </summary>
     public TimeSpan RotateInterval { get; set; } = TimeSpan.FromSeconds(1);
 

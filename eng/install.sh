@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the local runtime needs on Debian 12 (run as root), skipping what is already present:
 # PostgreSQL 15, MariaDB 10.11, s3rver, Chromium (headless, for the browser tests). No librdkafka: the Kafka client and the embedded Kafka use the build that the
-# librdkafka.redist NuGet package ships (Shared/Librdkafka.cs), whatever librdkafka the machine has.
+# librdkafka.redist NuGet package ships (Shared/Kafka/Librdkafka.cs), whatever librdkafka the machine has.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 

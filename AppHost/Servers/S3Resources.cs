@@ -1,7 +1,7 @@
 namespace KafkaPipeline.AppHost.Servers;
 
 /// <summary>
-/// An S3-compatible store and the pipeline's bucket in it. Connection string (read by Shared/S3.cs):
+/// An S3-compatible store and the pipeline's bucket in it. Connection string (read by Shared/S3/S3Options.cs):
 /// "Endpoint=http://host:port;Bucket=users-lake;AccessKey=...;SecretKey=...".
 /// </summary>
 public interface IS3Resource : IResourceWithConnectionString, IResourceWithEndpoints

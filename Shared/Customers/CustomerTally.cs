@@ -8,7 +8,7 @@ namespace KafkaPipeline.Shared.Customers;
 /// "Where they sign up from" is the <c>residence</c> column: the Generator fills it with a country name (Bogus'
 /// address.country), the only country-level field a user row has (address is a street, city and ZIP code).
 /// </para>
-/// Memory: one 24-byte dictionary entry per user (id, country index, creation second): about 30 MB for 1,000,000 users.
+/// Memory: one 24-byte dictionary entry per user (id, country index, creation second).
 /// The countries are a bounded set: what <paramref name="countries"/> maps a residence to (the Dashboard: a name with an
 /// ISO code, or "other"), and never more than <see cref="MaxCountries"/> of them whatever the topic holds.
 /// Thread-safe: one writer (the topic reader) and any number of readers taking snapshots.

@@ -52,7 +52,7 @@ public sealed class CdcWorker(
         {
             await StartupRetry.WaitForAsync("PostgreSQL (ConnectionStrings:usersdb)", state.EnsureAsync, logger, ct);
 
-            var delay = s_firstRetry;
+            var delays = new Backoff.Delays();
             while (!ct.IsCancellationRequested)
             {
                 try
@@ -62,7 +62,7 @@ public sealed class CdcWorker(
                     // the same event again backs off instead of starting over several times a second.
                     await RunActiveAsync(leader, state, () =>
                     {
-                        delay = s_firstRetry;
+                        delays.Reset();
                         health.Clear("kafka-refused");
                     }, ct);
                 }
@@ -77,10 +77,10 @@ public sealed class CdcWorker(
                 {
                     PipelineTelemetry.Errors.Add(1, new KeyValuePair<string, object?>("service", "source"));
                     var refusal = KafkaRefusal(e);
+                    // Retrying cannot fix a refusal by itself; an operator can (a larger limit, a right), so retry slowly.
+                    var delay = refusal is null ? delays.Next(s_maxRetry) : delays.Next(s_maxRefusedRetry, atLeast: s_refusedRetry);
                     if (refusal is not null)
                     {
-                        // Retrying cannot fix this by itself; an operator can (a larger limit, a right), so retry slowly.
-                        delay = TimeSpan.FromTicks(Math.Max(delay.Ticks, s_refusedRetry.Ticks));
                         var text = $"Kafka refuses an event of {_options.Table} ({refusal.Error.Code}: {refusal.Error.Reason}). Nothing from its " +
                             "transaction on is confirmed to PostgreSQL (the slot keeps that WAL), and the source tries again every " +
                             $"{delay.TotalSeconds:0} s. Fix: {RefusalFix(refusal.Error.Code)}";
@@ -92,7 +92,6 @@ public sealed class CdcWorker(
                         logger.LogWarning("Change stream stopped ({Error}); starting over in {Delay} ms", e.Message, (int)delay.TotalMilliseconds);
                     }
                     await Task.Delay(delay, ct);
-                    delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, (refusal is null ? s_maxRetry : s_maxRefusedRetry).Ticks));
                 }
             }
         }
@@ -114,7 +113,7 @@ public sealed class CdcWorker(
         }
     }
 
-    private static readonly TimeSpan s_firstRetry = TimeSpan.FromMilliseconds(250), s_maxRetry = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan s_maxRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan s_refusedRetry = TimeSpan.FromSeconds(5), s_maxRefusedRetry = TimeSpan.FromSeconds(60);
 
     /// <summary>Lost connections and timeouts, and Kafka's refusals (retried slowly); anything else (a bug) stops the service.</summary>

@@ -19,7 +19,7 @@ public sealed class CdcPipelineTests(ITestOutputHelper output)
     private static readonly FieldProtector s_protector = KafkaPipeline.Tests.TestProtection.Protector;
 
     [Fact]
-    public async Task ConcurrentWritersWithDeletesEndInMySqlAndTheLakeExactlyAsPostgresHoldsTheTable()
+    public async Task Concurrent_writers_with_deletes_end_in_MySQL_and_the_lake_exactly_as_PostgreSQL_holds_the_table()
     {
         await using var h = await PipelineHarness.StartAsync(output);
         await ChangeAudit.InstallAsync(h.Postgres);

@@ -22,7 +22,7 @@ public sealed class CdcSourceTests(ITestOutputHelper output)
     private static readonly (string, string?) FastHeartbeat = ("Source:HeartbeatInterval", "00:00:01");
 
     [Fact]
-    public async Task ConcurrentWritersAndTheGeneratorReachKafkaWithEachCommittedChangeExactlyOnce()
+    public async Task Concurrent_writers_and_the_generator_reach_Kafka_with_each_committed_change_exactly_once()
     {
         await using var h = await PipelineHarness.StartAsync(output);
         await ChangeAudit.InstallAsync(h.Postgres);
@@ -38,7 +38,7 @@ public sealed class CdcSourceTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task SourceKilledFiveTimesDuringConcurrentWritesLosesAndDoublesNothing()
+    public async Task Source_killed_five_times_during_concurrent_writes_loses_and_doubles_nothing()
     {
         await using var h = await PipelineHarness.StartAsync(output);
         await ChangeAudit.InstallAsync(h.Postgres);
@@ -65,7 +65,7 @@ public sealed class CdcSourceTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task InitialSnapshotOfOneHundredThousandUsersWhileWritersChangeThemHoldsEachChangeOnce()
+    public async Task Initial_snapshot_of_one_hundred_thousand_users_while_writers_change_them_holds_each_change_once()
     {
         await using var h = await PipelineHarness.StartAsync(output);
         await ChangeAudit.InstallAsync(h.Postgres);
@@ -85,7 +85,7 @@ public sealed class CdcSourceTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task ASnapshotCutShortByAKillIsReplacedWithoutSendingARowTwice()
+    public async Task A_snapshot_cut_short_by_a_kill_is_replaced_without_sending_a_row_twice()
     {
         const int users = 100_000;
         await using var h = await PipelineHarness.StartAsync(output);
@@ -128,7 +128,7 @@ public sealed class CdcSourceTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task TheSlotAdvancesWhileUsersIsIdleAndANeighbourTableIsBusyOnlyWithHeartbeats()
+    public async Task The_slot_advances_while_users_is_idle_and_a_neighbour_table_is_busy_only_with_heartbeats()
     {
         await using var h = await PipelineHarness.StartAsync(output);
         await ChangeAudit.InstallAsync(h.Postgres);
@@ -163,7 +163,7 @@ public sealed class CdcSourceTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task TwoSourcesStartTogetherAndTheStandbyTakesOverAfterKillWithNothingLostOrDoubled()
+    public async Task Two_sources_start_together_and_the_standby_takes_over_after_a_kill_with_nothing_lost_or_doubled()
     {
         const string second = "SourceService-2";
         await using var h = await PipelineHarness.StartAsync(output);

@@ -11,7 +11,7 @@ public sealed class EmbeddedKafkaFaultTests(ITestOutputHelper output)
     private const int Partitions = 4;
 
     [Fact]
-    public async Task NothingIsLostWhenABrokerGoesDownAndUpDuringProduceAndConsume()
+    public async Task Nothing_is_lost_when_a_broker_goes_down_and_up_during_produce_and_consume()
     {
         const string topic = "broker-down";
         using var cluster = EmbeddedKafkaCluster.Start(brokers: 3);
@@ -95,7 +95,7 @@ public sealed class EmbeddedKafkaFaultTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task IdempotentProducerSurvivesRoundTripDelayAndInjectedRetriableErrors()
+    public async Task The_idempotent_producer_survives_round_trip_delay_and_injected_retriable_errors()
     {
         const string topic = "flaky";
         using var cluster = EmbeddedKafkaCluster.Start(brokers: 3);
@@ -126,7 +126,7 @@ public sealed class EmbeddedKafkaFaultTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task InjectedErrorsReachTheClientUntilCleared()
+    public async Task Injected_errors_reach_the_client_until_cleared()
     {
         const string topic = "denied";
         using var cluster = EmbeddedKafkaCluster.Start();
@@ -155,7 +155,7 @@ public sealed class EmbeddedKafkaFaultTests(ITestOutputHelper output)
             .SetLogHandler((_, _) => { }).Build();
 
     [Fact]
-    public void ABrokerThatIsDownRefusesConnections()
+    public void A_broker_that_is_down_refuses_connections()
     {
         using var cluster = EmbeddedKafkaCluster.Start(brokers: 2);
         var brokerOne = cluster.BootstrapServers.Split(',')[0];

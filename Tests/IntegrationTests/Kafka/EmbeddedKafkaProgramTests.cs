@@ -11,7 +11,7 @@ public sealed class EmbeddedKafkaProgramTests : IDisposable
     private Process? _process;
 
     [Fact]
-    public async Task ProgramPublishesBootstrapServesTopicsAndExitsZeroOnSigterm()
+    public async Task The_program_publishes_its_bootstrap_serves_topics_and_exits_zero_on_SIGTERM()
     {
         var bootstrapFile = Path.Combine(_dir, "sub", "bootstrap");
         _process = StartProgram("--topic", "T:3", "--topic", "P_USERS.dlq:1", "--bootstrap-file", bootstrapFile);
@@ -58,7 +58,7 @@ public sealed class EmbeddedKafkaProgramTests : IDisposable
     [InlineData("--brokers", "zero")]
     [InlineData("--bogus")]
     [InlineData("--bootstrap-file")]
-    public async Task BadArgumentsExitWithTwoAndSayWhy(params string[] args)
+    public async Task Bad_arguments_exit_with_two_and_say_why(params string[] args)
     {
         _process = StartProgram(args);
         var stderr = await _process.StandardError.ReadToEndAsync();

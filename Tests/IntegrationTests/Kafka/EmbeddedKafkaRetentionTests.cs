@@ -12,7 +12,7 @@ namespace KafkaPipeline.IntegrationTests.Kafka;
 public sealed class EmbeddedKafkaRetentionTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task BackfillSizedTopicKeepsEveryMessageFromOffsetZero()
+    public async Task A_backfill_sized_topic_keeps_every_message_from_offset_zero()
     {
         const string topic = "backfill";
         const int partitions = 4;
@@ -96,7 +96,7 @@ public sealed class EmbeddedKafkaRetentionTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void AutoCreatedTopicsHaveFourPartitionsAndCanBeMadeToKeepEverything()
+    public void Auto_created_topics_have_four_partitions_and_can_be_made_to_keep_everything()
     {
         using var cluster = EmbeddedKafkaCluster.Start();
         using (var producer = new ProducerBuilder<Null, string>(new ProducerConfig { BootstrapServers = cluster.BootstrapServers })
@@ -117,7 +117,7 @@ public sealed class EmbeddedKafkaRetentionTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void CreateTopicFailsLoudlyWhenTheRetentionLimitCannotBeLifted()
+    public void CreateTopic_fails_loudly_when_the_retention_limit_cannot_be_lifted()
     {
         // As if another librdkafka (with an unchecked struct layout) were loaded: nothing may be written, and the topic
         // must not be handed out as if it kept everything.

@@ -12,7 +12,7 @@ public sealed class EmbeddedKafkaRoundTripTests(ITestOutputHelper output)
     private const int Partitions = 4;
 
     [Fact]
-    public async Task TenThousandKeyedMessagesRoundTripThroughConsumerGroupWithCommittedOffsets()
+    public async Task Ten_thousand_keyed_messages_round_trip_through_a_consumer_group_with_committed_offsets()
     {
         using var cluster = EmbeddedKafkaCluster.Start();
         cluster.CreateTopic(Topic, Partitions);
@@ -87,7 +87,7 @@ public sealed class EmbeddedKafkaRoundTripTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task CountMessagesIsZeroForMissingTopicAndDoesNotCreateIt()
+    public async Task CountMessages_is_zero_for_a_missing_topic_and_does_not_create_it()
     {
         using var cluster = EmbeddedKafkaCluster.Start();
         Assert.Equal(0, await EmbeddedKafkaCluster.CountMessagesAsync(cluster.BootstrapServers, "no-such-topic"));

@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace KafkaPipeline.IntegrationTests.Kafka;
 
-// Shared/KafkaClients.cs against the embedded Kafka: the services' Kafka client, its health check and its metrics.
+// Shared/Kafka/KafkaClients.cs against the embedded Kafka: the services' Kafka client, its health check and its metrics.
 public sealed class KafkaClientsTests
 {
     [Fact]

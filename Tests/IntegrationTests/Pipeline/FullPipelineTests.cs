@@ -14,7 +14,7 @@ namespace KafkaPipeline.IntegrationTests.Pipeline;
 public sealed class FullPipelineTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task TenThousandUsersReachMySqlAndS3ExactlyOnce()
+    public async Task Ten_thousand_users_reach_MySQL_and_S3_exactly_once()
     {
         await using var h = await PipelineHarness.StartAsync(output);
         await h.StartSinksAsync();
@@ -28,7 +28,7 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task EachServiceKilledMidFlowOfFiftyThousandUsersAndRestartedLosesAndDoublesNothing()
+    public async Task Each_service_killed_mid_flow_of_fifty_thousand_users_and_restarted_loses_and_doubles_nothing()
     {
         const int total = 50_000;
         await using var h = await PipelineHarness.StartAsync(output);
@@ -70,7 +70,7 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task ABrokerDownForSecondsMidFlowLosesNothing()
+    public async Task A_broker_down_for_seconds_mid_flow_loses_nothing()
     {
         await using var h = await PipelineHarness.StartAsync(output, brokers: 3, replicationFactor: 3);
         // Broker 1 leads partition 0 at least, so taking it down stalls that partition for producer and consumers.
@@ -96,7 +96,7 @@ public sealed class FullPipelineTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task MalformedMessagesGoToTheDeadLetterTopicAndEverythingElseFlows()
+    public async Task Malformed_messages_go_to_the_dead_letter_topic_and_everything_else_flows()
     {
         await using var h = await PipelineHarness.StartAsync(output);
         await h.StartSinksAsync();

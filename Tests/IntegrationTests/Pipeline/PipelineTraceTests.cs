@@ -13,7 +13,7 @@ namespace KafkaPipeline.IntegrationTests.Pipeline;
 public sealed class PipelineTraceTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task EachGeneratedUserIsOneTraceFromInsertToMySqlWriteAndS3Put()
+    public async Task Each_generated_user_is_one_trace_from_insert_to_MySQL_write_and_S3_PUT()
     {
         await using var otlp = await OtlpSpanListener.StartAsync();
         await using var h = await PipelineHarness.StartAsync(output);

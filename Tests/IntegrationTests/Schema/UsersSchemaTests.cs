@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 
 namespace KafkaPipeline.IntegrationTests.Schema;
 
-/// <summary>The users table's schema steps (Shared/UsersSchema.cs) against the real PostgreSQL.</summary>
+/// <summary>The users table's schema steps (Shared/Postgres/UsersSchema.cs) against the real PostgreSQL.</summary>
 public sealed class UsersSchemaTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Hang = TimeSpan.FromSeconds(60);

@@ -6,12 +6,15 @@ using static KafkaPipeline.IntegrationTests.Pipeline.PipelineData;
 
 namespace KafkaPipeline.IntegrationTests.Pipeline;
 
-/// <summary>Generator -> SourceService -> P_USERS, as separate processes against PostgreSQL and the embedded Kafka.</summary>
+/// <summary>
+/// Generator -> SourceService in its polling modes -> P_USERS, as separate processes against PostgreSQL and the embedded
+/// Kafka.
+/// </summary>
 [Collection(PipelineCollection.Name)]
-public sealed class SourceToKafkaTests(ITestOutputHelper output)
+public sealed class PollingSourceToKafkaTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task TenThousandGeneratedUsersReachTheTopicExactlyOnceInIncrementingMode()
+    public async Task Ten_thousand_generated_users_reach_the_topic_exactly_once_in_incrementing_mode()
     {
         await using var h = await PipelineHarness.StartAsync(output);
         h.StartSource("Incrementing");
@@ -27,7 +30,7 @@ public sealed class SourceToKafkaTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task SourceKilledRepeatedlyDuringFiftyThousandUsersLosesAndDoublesNothing()
+    public async Task Source_killed_repeatedly_during_fifty_thousand_users_loses_and_doubles_nothing()
     {
         const int total = 50_000;
         await using var h = await PipelineHarness.StartAsync(output);
@@ -58,7 +61,7 @@ public sealed class SourceToKafkaTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task ARowCommittedLateByALongTransactionIsNotSkippedInTimestampMode()
+    public async Task A_row_committed_late_by_a_long_transaction_is_not_skipped_in_timestamp_mode()
     {
         await using var h = await PipelineHarness.StartAsync(output);
         // Delay above the long transaction's length: rows younger than 3 s wait, so the late commit is still ahead.
@@ -94,7 +97,7 @@ public sealed class SourceToKafkaTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task UpdatesInTimestampModeArriveAsNewVersionsInKafkaAndMySql()
+    public async Task Updates_in_timestamp_mode_arrive_as_new_versions_in_Kafka_and_MySQL()
     {
         await using var h = await PipelineHarness.StartAsync(output);
         h.StartSource("TimestampIncrementing");

@@ -18,7 +18,7 @@ namespace KafkaPipeline.IntegrationTests.Dashboard;
 /// sinks), looked at in headless chromium: what the page shows is compared with what PostgreSQL holds.
 /// </summary>
 [Collection(PipelineCollection.Name)]
-public sealed class DashboardBrowserTests(ITestOutputHelper output)
+public sealed class DashboardLivePipelineBrowserTests(ITestOutputHelper output)
 {
     private const string DashboardService = "Dashboard";
     private static readonly float s_patience = (float)TimeSpan.FromMinutes(3).TotalMilliseconds;

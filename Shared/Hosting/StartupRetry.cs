@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace KafkaPipeline.Shared;
@@ -17,16 +16,4 @@ public static class StartupRetry
 
     public static Task WaitForAsync(string what, Func<CancellationToken, Task> probe, ILogger logger, CancellationToken ct) =>
         Backoff.UntilDoneAsync(what, "start-up check", probe, s_maxDelay, logger, ct);
-}
-
-/// <summary>Stopping a service on a <see cref="NotRetriableException"/> at start-up.</summary>
-public static class NotRetriableExceptionExtensions
-{
-    /// <summary>Logs the reason as one line (no stack trace: the message names the fix) and stops the service with exit code 1.</summary>
-    public static void StopService(this NotRetriableException e, IHostApplicationLifetime lifetime, ILogger logger)
-    {
-        logger.LogCritical("Stopping: {Reason}", e.Message);
-        Environment.ExitCode = 1;
-        lifetime.StopApplication();
-    }
 }

@@ -41,9 +41,9 @@ public abstract class SinkOptions : IValidatedOptions
 
     /// <summary>
     /// Most records handed to the sink's store at once. A batch is written as soon as nothing more waits in Kafka (no
-    /// lingering when records trickle in); under load the next batch fills while the current one is written. 2,000: in
-    /// a 200,000-user backlog the MySQL sink peaked at 151 MB with it and at 172-178 MB with 5,000 (records that wait
-    /// for the write in flight live long enough to reach the GC's older generations).
+    /// lingering when records trickle in); under load the next batch fills while the current one is written. Larger
+    /// batches cost memory during a backlog: records that wait for the write in flight live long enough to reach the
+    /// GC's older generations.
     /// </summary>
     public int BatchSize { get; set; } = 2000;
 

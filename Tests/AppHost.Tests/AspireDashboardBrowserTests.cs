@@ -6,7 +6,7 @@ namespace KafkaPipeline.AppHost.Tests;
 // (Playwright's own browser download cannot work on our machines). Screenshots: TestResults/*.png, two of them also
 // docs/images/ (the ones docs/aspire.md shows).
 [Collection(LocalRuntimeCollection.Name)]
-public sealed class DashboardBrowserTests
+public sealed class AspireDashboardBrowserTests
 {
     private const string Chromium = "/usr/bin/chromium";
     private static readonly TimeSpan s_deadline = TimeSpan.FromMinutes(10);

@@ -1,32 +1,7 @@
-using System.Text.Json.Serialization;
 using KafkaPipeline.Shared.Contract;
 using KafkaPipeline.Shared.Postgres;
 
 namespace KafkaPipeline.Shared;
-
-/// <summary>
-/// One row of the Generator's PostgreSQL <c>users</c> table (<see cref="UsersSchema"/>): what the Generator writes and
-/// the tests compare. On the topic it travels as a change event (<see cref="UsersEvents"/>).
-/// </summary>
-public sealed record UserRecord
-{
-    [JsonPropertyName("id")] public long Id { get; init; }
-    [JsonPropertyName("name")] public string Name { get; init; } = "";
-    [JsonPropertyName("username")] public string Username { get; init; } = "";
-    [JsonPropertyName("sex")] public string Sex { get; init; } = "";
-    [JsonPropertyName("address")] public string Address { get; init; } = "";
-    [JsonPropertyName("mail")] public string Mail { get; init; } = "";
-    [JsonPropertyName("birthdate")] public DateOnly Birthdate { get; init; }
-    [JsonPropertyName("job")] public string Job { get; init; } = "";
-    [JsonPropertyName("company")] public string Company { get; init; } = "";
-    [JsonPropertyName("ssn")] public string Ssn { get; init; } = "";
-    [JsonPropertyName("residence")] public string Residence { get; init; } = "";
-    [JsonPropertyName("created_at")] public DateTime CreatedAt { get; init; }
-    [JsonPropertyName("updated_at")] public DateTime UpdatedAt { get; init; }
-
-    /// <summary>Position of this row version in the source's order: (updated_at, id).</summary>
-    [JsonIgnore] public SourcePosition Position => new(UpdatedAt, Id);
-}
 
 /// <summary>
 /// The users table's change events as the source writes them for the Generator's table (<see cref="UsersSchema"/>):
@@ -83,28 +58,4 @@ public static class UsersEvents
             UpdatedAt = Time("updated_at"),
         };
     }
-}
-
-/// <summary>A record that cannot be processed: it goes to the dead-letter topic with this message (never a field's value).</summary>
-public sealed class InvalidRecordException : Exception
-{
-    public InvalidRecordException(string message) : base(message) { }
-    public InvalidRecordException(string message, Exception inner) : base(message, inner) { }
-}
-
-/// <summary>Where the source is in the table: rows are read in (updated_at, id) order.</summary>
-public readonly record struct SourcePosition(DateTime UpdatedAt, long Id) : IComparable<SourcePosition>
-{
-    public static readonly SourcePosition Start = new(DateTime.UnixEpoch, 0);
-
-    public int CompareTo(SourcePosition other)
-    {
-        var c = UpdatedAt.CompareTo(other.UpdatedAt);
-        return c != 0 ? c : Id.CompareTo(other.Id);
-    }
-
-    public static bool operator <(SourcePosition a, SourcePosition b) => a.CompareTo(b) < 0;
-    public static bool operator >(SourcePosition a, SourcePosition b) => a.CompareTo(b) > 0;
-    public static bool operator <=(SourcePosition a, SourcePosition b) => a.CompareTo(b) <= 0;
-    public static bool operator >=(SourcePosition a, SourcePosition b) => a.CompareTo(b) >= 0;
 }
