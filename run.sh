@@ -5,7 +5,7 @@
 #   made for this run: http://127.0.0.1:5080/login?t=<token>) and where every store listens (PostgreSQL
 #   5432, MariaDB 3306, s3rver 4566, the embedded Kafka's bootstrap list), then the Monitor's status line every 5 s.
 #   Arguments go to the AppHost: ./run.sh --Generator:RatePerSecond=200 --Pipeline:SinkReplicas=2
-#   More tables: ./run.sh --Pipeline:Tables=users,orders (a topic, a MySQL table and a lake folder each; README "More tables").
+#   More tables: ./run.sh --Pipeline:Tables=users,orders (a topic, a MySQL table and a lake folder each; docs/aspire.md, "More tables").
 #   The AppHost's full output: .data/apphost.log. Every start begins with empty stores (Kafka lives in memory).
 #   Ctrl+C or SIGTERM stops the AppHost, which stops every resource; then it checks that no process and no port is left.
 set -uo pipefail
@@ -104,7 +104,7 @@ run.sh:   PostgreSQL  PGPASSWORD=password psql -h 127.0.0.1 -p 5432 -U TEST TEST
 run.sh:   MariaDB     mariadb -h 127.0.0.1 -P 3306 -u TEST -ppassword TEST -e 'SELECT count(*) FROM users'
 run.sh:   Kafka       bootstrap=${bootstrap:-?} (also in $data/kafka/bootstrap)
 run.sh:   S3          curl -s 'http://127.0.0.1:4566/users-lake?list-type=2&prefix=topics/P_USERS/'   (keys S3RVER/S3RVER)
-run.sh:   tables      ${tables:-users}: each in its topic P_<TABLE>, its MySQL table and under topics/P_<TABLE>/ (README "More tables")
+run.sh:   tables      ${tables:-users}: each in its topic P_<TABLE>, its MySQL table and under topics/P_<TABLE>/ (docs/aspire.md, "More tables")
 run.sh:   Dashboard   ${login:-the "Dashboard login" URL above}  (log in: customers live at /, topic browser at /kafka/)
 run.sh:               wall screen (CEO page only): ${wall:-the "wall screen" URL above}
 run.sh:   logs        the dashboard's Console logs, or $log

@@ -1,5 +1,5 @@
 // The pipeline as an Aspire application: PostgreSQL -> SourceService -> Kafka -> MySQL and S3 sinks, fed by the
-// Generator and watched by the Monitor. README, "Run with Aspire", has the runtimes, ports and what was verified.
+// Generator and watched by the Monitor. docs/aspire.md has the runtimes, ports and what was verified.
 using KafkaPipeline.AppHost;
 
 var builder = DistributedApplication.CreateBuilder(args);

@@ -132,7 +132,7 @@ public sealed class BackfillVariants(BenchmarkSettings settings, Action<string> 
         }
     }
 
-    /// <summary>The README's lake command over the variant's bucket, run twice as a user runs it: fetching, then cached.</summary>
+    /// <summary>The lake command (eng/lake.sh) over the variant's bucket, run twice as a user runs it: fetching, then cached.</summary>
     private async Task<LakeQueryResult> LakeQueryAsync(string bucket, CancellationToken ct)
     {
         const string query = "select residence, count(*) from users group by 1";

@@ -53,10 +53,15 @@ public sealed class HeadlessChromium : IAsyncDisposable
         }
     }
 
-    /// <summary>A new tab; its console errors and uncaught exceptions go to <paramref name="log"/>.</summary>
-    public async Task<IPage> NewPageAsync(Action<string> log)
+    /// <summary>
+    /// A new tab; its console errors and uncaught exceptions go to <paramref name="log"/>. Navigation and waits without a
+    /// timeout of their own get <paramref name="patience"/> (Playwright's 30 s default is too short on a loaded machine;
+    /// a bound on a hang, not a speed).
+    /// </summary>
+    public async Task<IPage> NewPageAsync(Action<string> log, TimeSpan? patience = null)
     {
         var page = _context.Pages.Count == 1 && _context.Pages[0].Url == "about:blank" ? _context.Pages[0] : await _context.NewPageAsync();
+        page.SetDefaultTimeout((float)(patience ?? TimeSpan.FromMinutes(2)).TotalMilliseconds);
         page.Console += (_, m) => { if (m.Type is "error" or "warning") log($"browser console {m.Type}: {m.Text}"); };
         page.PageError += (_, e) => log($"browser page error: {e}");
         return page;

@@ -13,7 +13,7 @@ namespace KafkaPipeline.Lake;
 /// </summary>
 public static class LakeCommand
 {
-    /// <summary>The lake ./run.sh serves (README, "Run it"): s3rver's local development keys.</summary>
+    /// <summary>The lake ./run.sh serves (docs/getting-started.md): s3rver's local development keys.</summary>
     public const string DefaultConnectionString = "Endpoint=http://127.0.0.1:4566;Bucket=users-lake;AccessKey=S3RVER;SecretKey=S3RVER";
 
     public const string Usage = """

@@ -18,7 +18,7 @@ public sealed class ObjectExistsException(string key, long endOffset)
 /// Objects are written once: a PUT never replaces an object. Where the store supports conditional writes (AWS S3,
 /// LocalStack) the PUT carries If-None-Match: * and the store refuses a second writer atomically. Where it does not
 /// (s3rver), the sink asks first (HEAD) and writes only when the key is free; between that HEAD and the PUT another
-/// writer could still store the key (README, "Guarantees"). Which one applies is probed once at start.
+/// writer could still store the key (docs/guarantees.md, "S3"). Which one applies is probed once at start.
 /// </summary>
 public sealed class WriteOnceObjects(IAmazonS3 s3, string bucket)
 {

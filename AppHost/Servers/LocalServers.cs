@@ -18,7 +18,7 @@ public sealed class LocalServers
     public int? MySqlPort { get; init; }
     public int? S3Port { get; init; }
 
-    // Local development values only (README: "look at it by hand"); the containers runtime uses secret parameters.
+    // Local development values only (docs/getting-started.md, "What runs where"); the containers runtime uses secret parameters.
     public string DatabaseUser { get; init; } = "TEST";
     public string DatabasePassword { get; init; } = "password";
     public string S3AccessKey { get; init; } = "S3RVER"; // s3rver's fixed keys

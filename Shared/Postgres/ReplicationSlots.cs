@@ -19,7 +19,7 @@ public sealed record ReplicationSlotStatus(
     string? WalStatus)
 {
     /// <summary>
-    /// The query (any role may read pg_replication_slots); documented in the README for operators.
+    /// The query (any role may read pg_replication_slots); documented for operators in docs/operations.md.
     /// Measured to the WAL insert position: with synchronous_commit=off the write position lags what is already logged.
     /// </summary>
     public const string Sql = """

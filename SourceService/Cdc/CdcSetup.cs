@@ -33,12 +33,12 @@ public sealed class CdcSetup(NpgsqlDataSource db, SourceOptions options)
     public static string? WalLevelProblem(string walLevel) => walLevel == "logical" ? null :
         $"PostgreSQL runs with wal_level={walLevel}, but change data capture (Source:Mode=Cdc) needs wal_level=logical. " +
         "Fix: ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL (or start it with -c wal_level=logical). " +
-        "Until then Source:Mode=TimestampIncrementing polls instead (README: what polling misses).";
+        "Until then Source:Mode=TimestampIncrementing polls instead (docs/source.md: what the polling modes miss).";
 
     public static string NoReplicationProblem(string role) =>
         $"Role \"{role}\" lacks the REPLICATION attribute that logical replication (Source:Mode=Cdc) needs. " +
         $"Fix, as a superuser: ALTER ROLE \"{role}\" REPLICATION; (pg_hba.conf must also allow its replication connections). " +
-        "Until then Source:Mode=TimestampIncrementing polls instead (README: what polling misses).";
+        "Until then Source:Mode=TimestampIncrementing polls instead (docs/source.md: what the polling modes miss).";
 
     /// <summary>
     /// Makes the publication (inserts, updates, deletes; no truncate) hold every capturable listed table, creating it when

@@ -71,7 +71,7 @@ public sealed class CdcWorker(
                     // Class 42 (a missing right, an object that is not as expected): the same statement fails again.
                     throw new NotRetriableException(
                         $"PostgreSQL refused a statement of the source ({e.SqlState}: {e.MessageText}). Its role needs SELECT on " +
-                        $"table {_options.Table} (snapshot), REPLICATION, and the rights in README \"Errors that stop the source\".", e);
+                        $"table {_options.Table} (snapshot), REPLICATION, and the rights in docs/source.md, \"Errors that stop the source\".", e);
                 }
                 catch (Exception e) when (IsTransient(e) && !ct.IsCancellationRequested)
                 {

@@ -26,7 +26,7 @@ public sealed class SnapshotState(NpgsqlDataSource db, SourceOptions options)
         await SourceTable.EnsureAsync(db, options.CdcStateTable,
             "slot text PRIMARY KEY, consistent_point pg_lsn NOT NULL, snapshot_rows bigint NOT NULL, completed_at timestamptz NOT NULL DEFAULT now()",
             (table, reason) => $"The source may not create its state table {table} (Source:CdcStateTable; PostgreSQL: {reason}): " +
-                               "GRANT CREATE ON SCHEMA to its role, or create the table as described in the README.", ct);
+                               "GRANT CREATE ON SCHEMA to its role, or create the table as docs/source.md describes.", ct);
         // Columns an earlier version's table does not have yet.
         await using var add = db.CreateCommand(
             $"ALTER TABLE {_table} ADD COLUMN IF NOT EXISTS epoch text, ADD COLUMN IF NOT EXISTS topic_partitions text, ADD COLUMN IF NOT EXISTS confirmed_lsn pg_lsn");

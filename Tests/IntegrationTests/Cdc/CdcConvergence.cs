@@ -29,27 +29,26 @@ public static class CdcConvergence
     /// </summary>
     public static async Task WaitForSourceAsync(PipelineHarness h)
     {
-        // A new slot is confirmed up to its consistent point from the start, before its snapshot is in Kafka: wait for the
-        // source to record the snapshot as complete first.
-        await WaitUntilAsync("the source's initial snapshot to be complete in Kafka", SnapshotCompleteAsync, PipelineConvergence.Patience,
-            async () => $"{await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic)} messages in P_USERS",
-            TimeSpan.FromMilliseconds(500));
         var marker = (ulong)(NpgsqlLogSequenceNumber)(await ScalarAsync(h.Postgres, "SELECT pg_logical_emit_message(false, 'kafkapipeline.test', '')"))!;
+        // Not the slot's position alone: a slot created after the marker (a new history) is confirmed past it from the
+        // start, before its snapshot is in Kafka. The source records a position in its state table, for its current
+        // slot only, once Kafka holds everything before it (the snapshot completes with its consistent point).
         await WaitUntilAsync($"the source to confirm the log up to the marker {new NpgsqlLogSequenceNumber(marker)}",
-            async () => await ConfirmedAsync(h.Postgres) >= marker, PipelineConvergence.Patience,
+            async () => await RecordedAsync(h.Postgres) >= marker && await ConfirmedAsync(h.Postgres) >= marker, PipelineConvergence.Patience,
             async () => $"slot confirmed up to {new NpgsqlLogSequenceNumber(await ConfirmedAsync(h.Postgres))}, " +
+                        $"state table up to {new NpgsqlLogSequenceNumber(await RecordedAsync(h.Postgres))}, " +
                         $"{await EmbeddedKafkaCluster.CountMessagesAsync(h.Bootstrap, PipelineHarness.Topic)} messages in P_USERS",
             TimeSpan.FromMilliseconds(500));
 
-        async Task<bool> SnapshotCompleteAsync()
+        static async Task<ulong> RecordedAsync(string connectionString)
         {
             try
             {
-                return (long)(await ScalarAsync(h.Postgres, "SELECT count(*) FROM kafka_pipeline_cdc_state"))! > 0;
+                return await ScalarAsync(connectionString, "SELECT max(confirmed_lsn) FROM kafka_pipeline_cdc_state") is NpgsqlLogSequenceNumber lsn ? (ulong)lsn : 0;
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
             {
-                return false;
+                return 0;
             }
         }
     }
