@@ -37,7 +37,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
     public async Task<BenchmarkReport> RunAsync(string command, CancellationToken ct)
     {
         var name = $"kp_bench_{DateTime.UtcNow:yyyyMMddHHmmss}_{Random.Shared.Next(0x10000):x4}";
-        var pgCs = await CreatePostgresDatabaseAsync(name, ct);
+        var pgCs = await CreatePostgresDatabaseAsync(settings.Postgres, name, ct);
         var mysqlCs = MySqlConnectionString = await CreateMySqlDatabaseAsync(settings.MySql, name, ct);
         var bucket = Bucket = name.Replace('_', '-');
         var s3Options = new S3Options { ServiceUrl = settings.S3Url, Bucket = bucket, AccessKey = settings.S3AccessKey, SecretKey = settings.S3SecretKey };
@@ -73,21 +73,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
         Say($"storage: PostgreSQL and MySQL database {name}, bucket {bucket}, embedded Kafka {cluster.BootstrapServers} " +
             $"({settings.Partitions} partitions, keeps all messages); service logs in {settings.LogDir}");
 
-        var env = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__usersdb"] = pgCs,
-            ["ConnectionStrings__kafka"] = cluster.BootstrapServers,
-            ["ConnectionStrings__emaildb"] = mysqlCs,
-            ["S3__ServiceUrl"] = settings.S3Url,
-            ["S3__Bucket"] = bucket,
-            ["S3__AccessKey"] = settings.S3AccessKey,
-            ["S3__SecretKey"] = settings.S3SecretKey,
-            // A key of this run's own: the services run in Production, which refuses the development key.
-            ["Protection__Key"] = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)),
-            // Slots are cluster-wide: one named after this run's database (the test suite runs the smoke version beside others).
-            ["Source__Slot"] = name,
-        };
-        foreach (var (key, value) in settings.ServiceEnvironment) env[key] = value;
+        var env = ServiceEnvironment(pgCs, cluster.BootstrapServers, mysqlCs, settings, bucket, name);
         var stageSlot = name + "_stage";
         await StageLimits.CreateReplicationStageAsync(db, pgCs, stageSlot, ct);
 
@@ -615,7 +601,7 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             r.Goals.Add(new GoalResult("S3 sink backfill with parquet >= with json", parquet.IntoS3RowsPerSecond >= oneTable.IntoS3RowsPerSecond,
                 $"{parquet.IntoS3RowsPerSecond:N0} rows/s vs {oneTable.IntoS3RowsPerSecond:N0}", $"lake bytes per user {parquet.LakeBytesPerUser:F0} (parquet) vs {oneTable.LakeBytesPerUser:F0} (json)"));
             if (parquet.LakeQuery is { } q)
-                r.Goals.Add(new GoalResult($"lake query over the {r.Users:N0}-user lake, cached, < 2 s", q.CachedSeconds < 2, $"{q.CachedSeconds:F2} s", $"{q.FirstSeconds:F2} s the first time, fetching"));
+                r.Goals.Add(new GoalResult($"lake query over the {parquet.Rows:N0}-user lake, cached, < 2 s", q.CachedSeconds < 2, $"{q.CachedSeconds:F2} s", $"{q.FirstSeconds:F2} s the first time, fetching"));
         }
         foreach (var m in r.Memory.Where(m => Services.Contains(m.Service) && m.When.StartsWith("backfill", StringComparison.Ordinal)))
             r.Goals.Add(new GoalResult($"{m.Service} < 150 MB resident", m.PeakRssMegabytes < 150, $"{m.PeakRssMegabytes:F0} MB", "peak (VmHWM) during the backfill"));
@@ -655,15 +641,37 @@ public sealed class BenchmarkRunner(BenchmarkSettings settings, TextWriter log)
             (stage.MegabytesPerSecond is { } mb ? $", {mb:F1} MB/s" : ""));
     }
 
-    private async Task<string> CreatePostgresDatabaseAsync(string name, CancellationToken ct)
+    internal static async Task<string> CreatePostgresDatabaseAsync(string server, string name, CancellationToken ct)
     {
-        await using (var conn = new NpgsqlConnection(settings.Postgres))
+        await using (var conn = new NpgsqlConnection(server))
         {
             await conn.OpenAsync(ct);
             await using var cmd = new NpgsqlCommand($"CREATE DATABASE {SqlIdentifier.QuotePostgres(name)}", conn);
             await cmd.ExecuteNonQueryAsync(ct);
         }
-        return new NpgsqlConnectionStringBuilder(settings.Postgres) { Database = name }.ConnectionString;
+        return new NpgsqlConnectionStringBuilder(server) { Database = name }.ConnectionString;
+    }
+
+    /// <summary>What every service process of a run gets: its stores, a protection key of its own, its slot.</summary>
+    internal static Dictionary<string, string?> ServiceEnvironment(string pgCs, string bootstrap, string mysqlCs, BenchmarkSettings settings,
+        string bucket, string slot)
+    {
+        var env = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__usersdb"] = pgCs,
+            ["ConnectionStrings__kafka"] = bootstrap,
+            ["ConnectionStrings__emaildb"] = mysqlCs,
+            ["S3__ServiceUrl"] = settings.S3Url,
+            ["S3__Bucket"] = bucket,
+            ["S3__AccessKey"] = settings.S3AccessKey,
+            ["S3__SecretKey"] = settings.S3SecretKey,
+            // A key of this run's own: the services run in Production, which refuses the development key.
+            ["Protection__Key"] = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)),
+            // Slots are cluster-wide: one named after this run's database (the test suite runs the smoke version beside others).
+            ["Source__Slot"] = slot,
+        };
+        foreach (var (key, value) in settings.ServiceEnvironment) env[key] = value;
+        return env;
     }
 
     internal static async Task<string> CreateMySqlDatabaseAsync(string server, string name, CancellationToken ct)

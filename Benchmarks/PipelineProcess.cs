@@ -125,6 +125,14 @@ public sealed class PipelineProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Sends a signal (KILL, STOP, CONT, ...) to the process, if it still runs.</summary>
+    public async Task SignalAsync(string signal)
+    {
+        if (_process.HasExited) return;
+        using var kill = Process.Start("kill", [$"-{signal}", Id.ToString(CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync();
+    }
+
     /// <summary>Graceful stop (SIGTERM), then a kill after <paramref name="timeout"/>.</summary>
     public async Task StopAsync(TimeSpan timeout)
     {

@@ -4,6 +4,11 @@ using KafkaPipeline.Benchmarks;
 // Exit code: 0 = run complete and every user exactly once in each store; 1 = a store missed or doubled users (or a
 // phase did not complete); 2 = bad arguments. Normally started by eng/bench.sh, which brings its own servers.
 
+// Benchmarks faults [--json PATH] [--logs DIR] ...: the fault run (eng/faults.sh); exit 1 when a fault lost, doubled or
+// left stale anything.
+var faults = args.FirstOrDefault() == "faults";
+if (faults) args = args[1..];
+
 if (args.Contains("--help") || args.Contains("-h"))
 {
     Console.WriteLine(BenchmarkSettings.Usage);
@@ -33,6 +38,19 @@ using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Creat
 
 // eng/bench.sh passes the command as typed; run directly, the program's own arguments.
 var command = Environment.GetEnvironmentVariable("KP_BENCH_COMMAND") is { Length: > 0 } typed ? typed : "Benchmarks " + string.Join(' ', args);
+if (faults)
+{
+    var results = await new FaultRun(settings, Console.Error).RunAsync(FaultRun.All, cts.Token);
+    Console.WriteLine();
+    Console.WriteLine(FaultReport.Table(results));
+    if (settings.JsonPath is { } faultsJson)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(faultsJson))!);
+        await File.WriteAllTextAsync(faultsJson, FaultReport.Json(results, command));
+        Console.WriteLine($"JSON: {Path.GetFullPath(faultsJson)}");
+    }
+    return results.All(r => r.Clean) ? 0 : 1;
+}
 var report = await new BenchmarkRunner(settings, Console.Error).RunAsync(command, cts.Token);
 Console.WriteLine();
 Console.WriteLine(ReportWriter.Table(report));

@@ -3,6 +3,7 @@ using System.Net;
 using Amazon.S3;
 using Amazon.S3.Model;
 using KafkaPipeline.S3SinkService;
+using KafkaPipeline.Shared;
 
 namespace KafkaPipeline.Lake;
 
@@ -10,7 +11,8 @@ namespace KafkaPipeline.Lake;
 public sealed record CachedObject(string Key, string Path, ParsedKey Parsed);
 
 /// <summary>
-/// The lake's objects (keys of the S3 sink's layout under the topics folder), fetched once into a local folder: objects are
+/// The lake's objects (keys of the S3 sink's layout under the topics folder, listed as the Monitor lists them:
+/// <see cref="LakeListing"/>), fetched once into a local folder: objects are
 /// written once, so a cached copy is never stale. An object under the topics folder that is not of the sink's layout is
 /// reported and skipped; so is one still being stored (s3rver writes the metadata last) until a later run.
 /// </summary>
@@ -25,24 +27,20 @@ public sealed class LakeCache(IAmazonS3 s3, string bucket, string topicsDir, str
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(folder, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var objects = new List<CachedObject>();
         var missing = new List<CachedObject>();
-        var request = new ListObjectsV2Request { BucketName = bucket, Prefix = topicsDir.Trim('/') + "/" };
-        ListObjectsV2Response page;
-        do
+        var listing = new LakeListing(s3, bucket, topicsDir);
+        await listing.RefreshAsync((o, _) =>
         {
-            page = await s3.ListObjectsV2Async(request, ct);
-            foreach (var o in page.S3Objects ?? [])
+            if (!ObjectKeys.TryParse(o.Key, out var parsed))
             {
-                if (!ObjectKeys.TryParse(o.Key, out var parsed))
-                {
-                    messages.WriteLine($"lake: skipped {o.Key}: not an object of the S3 sink (topics/<topic>/partition=<p>/<topic>+<p>+<offset>.json|.parquet)");
-                    continue;
-                }
-                var cached = new CachedObject(o.Key, System.IO.Path.Combine(folder, o.Key.Replace('/', System.IO.Path.DirectorySeparatorChar)), parsed);
-                objects.Add(cached);
-                if (!File.Exists(cached.Path)) missing.Add(cached);
+                Skipped(o.Key);
+                return Task.FromResult(true);
             }
-            request.ContinuationToken = page.NextContinuationToken;
-        } while (page.IsTruncated == true);
+            var cached = new CachedObject(o.Key, System.IO.Path.Combine(folder, o.Key.Replace('/', System.IO.Path.DirectorySeparatorChar)), parsed);
+            objects.Add(cached);
+            if (!File.Exists(cached.Path)) missing.Add(cached);
+            return Task.FromResult(true);
+        }, findFolders: true, ct);
+        foreach (var key in listing.Outside) Skipped(key);
 
         var fetched = 0;
         var incomplete = new HashSet<string>(StringComparer.Ordinal);
@@ -55,6 +53,9 @@ public sealed class LakeCache(IAmazonS3 s3, string bucket, string topicsDir, str
         });
         return [.. objects.Where(o => !incomplete.Contains(o.Key))];
     }
+
+    private void Skipped(string key) =>
+        messages.WriteLine($"lake: skipped {key}: not an object of the S3 sink (topics/<topic>/partition=<p>/<topic>+<p>+<offset>.json|.parquet)");
 
     private async Task<bool> DownloadAsync(CachedObject o, CancellationToken ct)
     {

@@ -7,7 +7,7 @@
 #   Examples: eng/bench.sh                 (200,000 users, 60 s per latency rate: about 6-8 minutes)
 #             eng/bench.sh --quick         (under 3 minutes)
 #             eng/bench.sh --users 1000000 --json /tmp/bench.json
-#   Defaults: PostgreSQL 49432, MariaDB 49306, s3rver 49566, data the run profile's folder (.data/run, see eng/env.sh);
+#   Defaults: PostgreSQL 49432, MariaDB 49306, s3rver 49566, data .data/bench-servers;
 #   override with KP_BENCH_PG_PORT, KP_BENCH_MYSQL_PORT, KP_BENCH_S3_PORT, KP_BENCH_DATA_DIR. JSON: .data/bench/<time>.json
 #   unless --json. Folders are checked as eng/safe-dir.sh says (no symbolic link, nobody else's).
 set -euo pipefail
@@ -16,7 +16,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Settings of another profile sourced in this shell must not leak in: start from the bench's own.
 unset KP_ENV_PROFILE KP_TEST_POSTGRES KP_TEST_MYSQL KP_TEST_S3_URL KP_POSTGRES_CS KP_MYSQL_CS KP_S3_URL
 export KP_PROFILE=run
-if [ -n "${KP_BENCH_DATA_DIR:-}" ]; then export KP_DATA_DIR="$KP_BENCH_DATA_DIR"; else unset KP_DATA_DIR; fi
+# Data of its own, so its fresh start never touches ./run.sh's servers or data.
+export KP_DATA_DIR="${KP_BENCH_DATA_DIR:-$root/.data/bench-servers}"
 export KP_PG_PORT="${KP_BENCH_PG_PORT:-49432}"
 export KP_MYSQL_PORT="${KP_BENCH_MYSQL_PORT:-49306}"
 export KP_S3_PORT="${KP_BENCH_S3_PORT:-49566}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts, stops or shows the local servers of one profile: PostgreSQL 15, MariaDB, s3rver.
 #   eng/servers.sh start|stop|status [run|test]     (profile: argument, else KP_PROFILE, else run)
+#   eng/servers.sh restart <run|test> postgres|mariadb|s3rver   (one server, on its data)
 # Servers run as non-root users (postgres, mysql, nobody) bound to 127.0.0.1, data under $KP_DATA_DIR
 # (.data/<profile>), pids in $KP_DATA_DIR/pids; `stop` stops exactly those pids. Settings: eng/env.sh.
 set -euo pipefail
@@ -173,6 +174,17 @@ start_s3rver() {
 
 # --- commands --------------------------------------------------------------------------------------------
 
+# One server stopped gracefully and started again on its data (eng/faults.sh's server restarts).
+cmd_restart() {
+  [ "$(id -u)" -eq 0 ] || die "run as root"
+  case "${1:-}" in
+    postgres) stop_one postgres INT; start_postgres ;;
+    mariadb) stop_one mariadb TERM; start_mariadb ;;
+    s3rver) stop_one s3rver TERM; start_s3rver ;;
+    *) die "restart needs a server: postgres, mariadb or s3rver" ;;
+  esac
+}
+
 cmd_start() {
   [ "$(id -u)" -eq 0 ] || die "run as root (the servers are started as the users postgres, mysql and nobody)"
   [[ "$KP_DB_NAME" =~ ^[A-Za-z_][A-Za-z0-9_]{0,62}$ ]] || die "KP_DB_NAME '$KP_DB_NAME' must be a plain identifier"
@@ -225,6 +237,7 @@ cmd_status() {
 
 case "$cmd" in
   start) cmd_start ;;
+  restart) cmd_restart "${3:-}" ;;
   stop) stop_all ;;
   status) cmd_status ;;
   *) echo "usage: eng/servers.sh start|stop|status [run|test]" >&2; exit 2 ;;

@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using KafkaPipeline.Benchmarks;
 using KafkaPipeline.IntegrationTests.Infrastructure;
@@ -123,23 +122,5 @@ public sealed class BenchmarkSmokeTests(ITestOutputHelper output)
 
         var kafkaDoubled = Verification.Check(ids, [3, 2], [Row(1), Row(2), Row(3), Row(4)], [Obj(0, 0, 1, 2), Obj(1, 0, 3, 4)]);
         Assert.Contains(kafkaDoubled, f => f.StartsWith("Kafka holds 5 messages", StringComparison.Ordinal));
-    }
-
-    /// <summary>The benchmark's progress lines, into the test's output.</summary>
-    private sealed class TestOutputWriter(ITestOutputHelper output) : TextWriter
-    {
-        public override Encoding Encoding => Encoding.UTF8;
-
-        public override void WriteLine(string? value)
-        {
-            try
-            {
-                output.WriteLine(value ?? "");
-            }
-            catch (InvalidOperationException)
-            {
-                // the test has already finished
-            }
-        }
     }
 }
