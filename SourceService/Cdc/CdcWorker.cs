@@ -116,9 +116,14 @@ public sealed class CdcWorker(
     private static readonly TimeSpan s_maxRetry = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan s_refusedRetry = TimeSpan.FromSeconds(5), s_maxRefusedRetry = TimeSpan.FromSeconds(60);
 
-    /// <summary>Lost connections and timeouts, and Kafka's refusals (retried slowly); anything else (a bug) stops the service.</summary>
-    private static bool IsTransient(Exception e) => e is NpgsqlException or IOException or TimeoutException or KafkaException
-        or InvalidOperationException { InnerException: KafkaException };
+    /// <summary>
+    /// Lost connections and timeouts, and Kafka's refusals (retried slowly); anything else (a bug) stops the service.
+    /// Npgsql's replication connection can also fail with a NullReferenceException or ObjectDisposedException of its
+    /// own when PostgreSQL closed it under a source that was frozen (wal_sender_timeout): a lost connection too.
+    /// </summary>
+    internal static bool IsTransient(Exception e) => e is NpgsqlException or IOException or TimeoutException or KafkaException
+        or InvalidOperationException { InnerException: KafkaException }
+        or NullReferenceException { Source: "Npgsql" } or ObjectDisposedException { Source: "Npgsql" };
 
     /// <summary>The Kafka error when <paramref name="e"/> is a refusal that retrying alone does not fix, else null.</summary>
     private static KafkaException? KafkaRefusal(Exception e)

@@ -12,7 +12,7 @@ namespace KafkaPipeline.IntegrationTests.Benchmarks;
 public sealed class FaultRunSmokeTests(ITestOutputHelper output)
 {
     [Fact]
-    public async Task A_killed_sink_a_frozen_sink_and_a_broker_down_lose_double_and_leave_stale_nothing()
+    public async Task A_killed_sink_a_frozen_source_and_sink_and_a_broker_down_lose_double_and_leave_stale_nothing()
     {
         var settings = new BenchmarkSettings
         {
@@ -21,7 +21,7 @@ public sealed class FaultRunSmokeTests(ITestOutputHelper output)
             S3Url = TestServers.S3Url,
             LogDir = Path.Combine(Path.GetTempPath(), "kp-faults-smoke-" + Guid.NewGuid().ToString("N")[..8]),
         };
-        string[] chosen = ["kill -9 MySqlSinkService", "SIGSTOP S3SinkService for 25 s", "Kafka broker down for 15 s"];
+        string[] chosen = ["kill -9 MySqlSinkService", "SIGSTOP SourceService for 25 s", "SIGSTOP S3SinkService for 25 s", "Kafka broker down for 15 s"];
         var faults = FaultRun.All.Where(f => chosen.Contains(f.Name)).ToList();
         Assert.Equal(chosen.Length, faults.Count);
 
