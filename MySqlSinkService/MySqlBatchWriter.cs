@@ -16,8 +16,13 @@ public sealed class MySqlBatchWriter
     /// <summary>
     /// Strict mode: a value that does not fit is an error (and goes to the DLQ), never silently truncated. No
     /// NO_BACKSLASH_ESCAPES: the DDL's default literals are escaped for it.
+    /// MariaDB only (its executable comment; MySQL 8.4/9 reads a comment and has no such setting): a transaction left
+    /// idle for 30 s is ended by the server. A sink instance frozen mid-batch (SIGSTOP, a stalled VM) keeps its TCP
+    /// connection alive, and without this its row and gap locks would block the instance that took its partitions over
+    /// for as long as it stays frozen. On MySQL the locks stay until the frozen instance wakes or its connection drops.
     /// </summary>
-    public const string SessionSql = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'";
+    public const string SessionSql = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION'" +
+        " /*M!100300 , idle_transaction_timeout = 30 */";
 
     // LOAD DATA LOCAL refused by the server (MySQL 8 ships with local_infile=OFF): stage by INSERT instead.
     private static readonly HashSet<int> s_localInfileRefused = [1148, 3948, 4166];
