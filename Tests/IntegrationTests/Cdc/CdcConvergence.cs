@@ -46,7 +46,8 @@ public static class CdcConvergence
             {
                 return await ScalarAsync(connectionString, "SELECT max(confirmed_lsn) FROM kafka_pipeline_cdc_state") is NpgsqlLogSequenceNumber lsn ? (ulong)lsn : 0;
             }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            // Not there yet: the source creates its state table, then adds the newer columns.
+            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.UndefinedColumn)
             {
                 return 0;
             }
