@@ -31,7 +31,7 @@ public sealed class BackfillVariants(BenchmarkSettings settings, Action<string> 
     public async Task<List<VariantResult>> RunAsync(string name, Dictionary<string, string?> env, EmbeddedKafkaCluster cluster,
         NpgsqlDataSource db, IAmazonS3 s3, List<string> failures, CancellationToken ct)
     {
-        var users = await CountAsync(db, "users", ct);
+        var users = await new PgStore(db, "users").CountAsync(ct);
         var orders = users / 2;
         await CreateSecondTableAsync(db, orders, ct);
         var results = new List<VariantResult>();
@@ -170,12 +170,6 @@ public sealed class BackfillVariants(BenchmarkSettings settings, Action<string> 
             """);
         cmd.Parameters.AddWithValue("rows", rows);
         await cmd.ExecuteNonQueryAsync(ct);
-    }
-
-    private static async Task<long> CountAsync(NpgsqlDataSource db, string table, CancellationToken ct)
-    {
-        await using var cmd = db.CreateCommand($"SELECT count(*) FROM {SqlIdentifier.QuotePostgres(table)}");
-        return (long)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
     private static async Task<long> MySqlRowsAsync(string cs, string table, CancellationToken ct)

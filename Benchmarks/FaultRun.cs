@@ -43,6 +43,13 @@ public sealed class FaultRun(BenchmarkSettings settings, TextWriter log)
         new("restart PostgreSQL", (p, ct) => p.RestartServerAsync("postgres", ct)),
     ];
 
+    /// <summary>The short run (eng/faults.sh --quick, and the tests): no server restarts, the servers may be shared.</summary>
+    public static IReadOnlyList<Fault> Short { get; } =
+    [
+        .. All.Where(f => f.Name is "kill -9 MySqlSinkService" or "SIGSTOP SourceService for 25 s" or "SIGSTOP S3SinkService for 25 s"
+            or "Kafka broker down for 15 s"),
+    ];
+
     public async Task<List<FaultResult>> RunAsync(IReadOnlyList<Fault> faults, CancellationToken ct)
     {
         var name = $"kp_faults_{DateTime.UtcNow:yyyyMMddHHmmss}_{Random.Shared.Next(0x10000):x4}";
@@ -224,6 +231,7 @@ public sealed class FaultRun(BenchmarkSettings settings, TextWriter log)
         private readonly Dictionary<string, PipelineProcess> _services = new(StringComparer.Ordinal);
         private PipelineProcess? _generator;
         private readonly CancellationTokenSource _stop = new();
+        private readonly NpgsqlDataSource _db = NpgsqlDataSource.Create(pgCs);
         private Task? _writers;
         private volatile bool _paused;
 
@@ -329,10 +337,9 @@ public sealed class FaultRun(BenchmarkSettings settings, TextWriter log)
                 {
                     await Task.Delay(100, ct);
                     if (_paused) continue;
-                    var max = await MaxIdAsync(ct);
+                    var max = await new PgStore(_db, "users").MaxIdAsync(ct);
                     if (max < 10) continue;
-                    await using var conn = new NpgsqlConnection(pgCs);
-                    await conn.OpenAsync(ct);
+                    await using var conn = await _db.OpenConnectionAsync(ct);
                     await using (var update = new NpgsqlCommand("UPDATE users SET job = @job WHERE id = ANY(@ids)", conn))
                     {
                         update.Parameters.AddWithValue("job", $"writer {round}");
@@ -365,8 +372,7 @@ public sealed class FaultRun(BenchmarkSettings settings, TextWriter log)
 
         private async Task LateCommitAsync(long id, int round, CancellationToken ct)
         {
-            await using var conn = new NpgsqlConnection(pgCs);
-            await conn.OpenAsync(ct);
+            await using var conn = await _db.OpenConnectionAsync(ct);
             await using var tx = await conn.BeginTransactionAsync(ct);
             await using (var update = new NpgsqlCommand("UPDATE users SET job = @job WHERE id = @id", conn, tx))
             {
@@ -382,22 +388,12 @@ public sealed class FaultRun(BenchmarkSettings settings, TextWriter log)
         {
             try
             {
-                return await ScalarAsync("SELECT count(*) FROM users", ct);
+                return await new PgStore(_db, "users").CountAsync(ct);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
             {
-                return 0;
+                return 0; // the Generator has not created it yet
             }
-        }
-
-        private Task<long> MaxIdAsync(CancellationToken ct) => ScalarAsync("SELECT coalesce(max(id), 0) FROM users", ct);
-
-        private async Task<long> ScalarAsync(string sql, CancellationToken ct)
-        {
-            await using var conn = new NpgsqlConnection(pgCs);
-            await conn.OpenAsync(ct);
-            await using var cmd = new NpgsqlCommand(sql, conn);
-            return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct), CultureInfo.InvariantCulture);
         }
 
         public async ValueTask DisposeAsync()
@@ -411,6 +407,7 @@ public sealed class FaultRun(BenchmarkSettings settings, TextWriter log)
             }
             foreach (var s in _services.Values) await s.DisposeAsync();
             _stop.Dispose();
+            await _db.DisposeAsync();
         }
     }
 }

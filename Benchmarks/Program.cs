@@ -4,8 +4,8 @@ using KafkaPipeline.Benchmarks;
 // Exit code: 0 = run complete and every user exactly once in each store; 1 = a store missed or doubled users (or a
 // phase did not complete); 2 = bad arguments. Normally started by eng/bench.sh, which brings its own servers.
 
-// Benchmarks faults [--json PATH] [--logs DIR] ...: the fault run (eng/faults.sh); exit 1 when a fault lost, doubled or
-// left stale anything.
+// Benchmarks faults [--quick] [--json PATH] [--logs DIR] ...: the fault run (eng/faults.sh; --quick: the short one, without
+// server restarts); exit 1 when a fault lost, doubled or left stale anything.
 var faults = args.FirstOrDefault() == "faults";
 if (faults) args = args[1..];
 
@@ -40,7 +40,7 @@ using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Creat
 var command = Environment.GetEnvironmentVariable("KP_BENCH_COMMAND") is { Length: > 0 } typed ? typed : "Benchmarks " + string.Join(' ', args);
 if (faults)
 {
-    var results = await new FaultRun(settings, Console.Error).RunAsync(FaultRun.All, cts.Token);
+    var results = await new FaultRun(settings, Console.Error).RunAsync(settings.Quick ? FaultRun.Short : FaultRun.All, cts.Token);
     Console.WriteLine();
     Console.WriteLine(FaultReport.Table(results));
     if (settings.JsonPath is { } faultsJson)

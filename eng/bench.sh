@@ -25,10 +25,14 @@ export KP_FRESH=1
 # shellcheck source=env.sh
 source "$root/eng/env.sh"
 
+# KP_BENCH_MODE=faults: the fault run instead (eng/faults.sh), its JSON in .data/faults-runs.
+mode=()
+reports="$root/.data/bench"
+if [ "${KP_BENCH_MODE:-}" = faults ]; then mode=(faults); reports="$root/.data/faults-runs"; fi
 args=("$@")
 if [[ " $* " != *" --json "* ]]; then
-  kp_safe_dir "$root/.data/bench" 700 || exit 3
-  args+=(--json "$root/.data/bench/$(date -u +%Y%m%dT%H%M%SZ).json")
+  kp_safe_dir "$reports" 700 || exit 3
+  args+=(--json "$reports/$(date -u +%Y%m%dT%H%M%SZ).json")
 fi
 
 echo "bench.sh: building Release"
@@ -39,9 +43,9 @@ trap 'bash "$root/eng/servers.sh" stop run >/dev/null 2>&1 || true' EXIT
 bash "$root/eng/servers.sh" start run
 
 cd "$root/Benchmarks/bin/Release/net10.0"
-export KP_BENCH_COMMAND="eng/bench.sh $*"
+export KP_BENCH_COMMAND="${KP_BENCH_COMMAND:-eng/bench.sh $*}"
 set +e
-dotnet Benchmarks.dll --s3-data-dir "$KP_DATA_DIR/s3/objects" "${args[@]}"
+dotnet Benchmarks.dll "${mode[@]}" --s3-data-dir "$KP_DATA_DIR/s3/objects" "${args[@]}"
 rc=$?
 set -e
 echo "bench.sh: exit code $rc"
